@@ -1,0 +1,3 @@
+"""The course's test suite: see workshop/testing.py for the servers, targets and check helpers."""
+
+pytest_plugins = ["workshop.testing"]

@@ -1,0 +1,1 @@
+"""The workshop's modules, one package each (see README.md)."""

@@ -1,0 +1,30 @@
+"""Runs the payroll worker until Ctrl-C: `python -m workshop worker 01`."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.worker import Worker
+
+from workshop.connection import connect
+
+from .activities import pay_salary
+from .shared import TASK_QUEUE
+from .workflow import PayrollWorkflow
+
+
+def build_worker(client) -> Worker:
+    return Worker(client, task_queue=TASK_QUEUE, workflows=[PayrollWorkflow], activities=[pay_salary])
+
+
+async def main() -> None:
+    client = await connect()
+    print(f"Worker polling task queue {TASK_QUEUE!r}. Ctrl-C stops it.", flush=True)
+    await build_worker(client).run()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass

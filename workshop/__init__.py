@@ -1,0 +1,1 @@
+"""The workshop toolkit behind ``python -m workshop``."""

