@@ -53,10 +53,12 @@ def status_of(module: catalog.Module, progress: dict) -> str:
 
 
 def modules_root(args: argparse.Namespace) -> Path:
-    if getattr(args, "modules_dir", None):
-        root = Path(args.modules_dir).resolve()
+    """exercises/ unless --solution, --modules-dir or WORKSHOP_MODULES_DIR (the course's tests) says otherwise."""
+    chosen = getattr(args, "modules_dir", None) or os.environ.get("WORKSHOP_MODULES_DIR")
+    if chosen:
+        root = Path(chosen).resolve()
         if not root.is_dir():
-            raise WorkshopError(f"--modules-dir {args.modules_dir}: no such folder.")
+            raise WorkshopError(f"The folder of modules {chosen} does not exist.")
         return root
     return SOLUTIONS if getattr(args, "solution", False) else EXERCISES
 
@@ -306,6 +308,11 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_notebook(args: argparse.Namespace) -> int:
+    if args.refresh:
+        from workshop import notebooks
+
+        print(f"Executed and saved {notebooks.refresh(catalog.get(args.refresh))}")
+        return 0
     jupyter = shutil.which("jupyter", path=str(Path(sys.executable).parent)) or shutil.which("jupyter")
     if not jupyter:
         raise WorkshopError("JupyterLab is not installed: pip install -r requirements.txt")
@@ -362,6 +369,7 @@ def parser() -> argparse.ArgumentParser:
 
     notebook = commands.add_parser("notebook", help="start JupyterLab on notebooks/")
     notebook.add_argument("--port", type=int, default=8888)
+    notebook.add_argument("--refresh", metavar="NN", help="re-execute module NN's notebook and save its outputs")
     notebook.set_defaults(func=cmd_notebook)
     return top
 

@@ -1,0 +1,34 @@
+"""Re-execute a module's notebook and store its outputs, the way nbval will compare them.
+
+    python -m workshop notebook --refresh 01
+
+Runs the notebook against a private dev server and account API (as the test session does), so the
+committed outputs are what a learner sees on a fresh start.
+"""
+
+from __future__ import annotations
+
+import nbformat
+from nbclient import NotebookClient
+
+from workshop import catalog
+from workshop.paths import NOTEBOOKS
+
+
+def refresh(module: catalog.Module) -> str:
+    from workshop.testing import Services  # starts the same servers the course suite uses
+
+    if not module.notebook:
+        raise ValueError(f"Module {module.number} has no notebook.")
+    path = NOTEBOOKS / module.notebook
+    services = Services()
+    services.ensure_started()
+    try:
+        notebook = nbformat.read(path, as_version=4)
+        NotebookClient(
+            notebook, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+        ).execute()
+        nbformat.write(notebook, path)
+    finally:
+        services.stop()
+    return str(path)
