@@ -172,10 +172,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     for part in module.parts:
         failures = verdicts[part.letter]
         print(f"  Part {part.letter}  {'passed ' if not failures else 'not yet'}  {part.title}")
-        for message in failures[:2]:
-            lines = message.strip().splitlines()
-            for line in lines[:4]:
-                print(f"            {line}")
+        # The first line of each distinct failure; `--verbose` shows pytest's whole report.
+        for line in dict.fromkeys(message.strip().splitlines()[0] for message in failures if message.strip()):
+            print(f"            {line}")
     failing = [part for part in module.parts if verdicts[part.letter]]
     print(f"({time.monotonic() - started:.1f} s)")
     if root == EXERCISES:

@@ -1,0 +1,30 @@
+"""Runs the transfer worker until Ctrl-C: `python -m workshop worker 02`."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.worker import Worker
+
+from workshop.connection import connect
+
+from .activities import deposit, withdraw
+from .shared import TASK_QUEUE
+from .workflow import MoneyTransferWorkflow
+
+
+def build_worker(client) -> Worker:
+    return Worker(client, task_queue=TASK_QUEUE, workflows=[MoneyTransferWorkflow], activities=[withdraw, deposit])
+
+
+async def main() -> None:
+    client = await connect()
+    print(f"Worker polling task queue {TASK_QUEUE!r}. Ctrl-C stops it.", flush=True)
+    await build_worker(client).run()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass

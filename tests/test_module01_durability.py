@@ -1,0 +1,88 @@
+"""Module 01's failure moment, for real: kill the worker process mid-run and start another one."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowExecutionStatus
+
+from solutions.module01_durable_execution import shared
+from solutions.module01_durable_execution.run_workflow import start_payroll
+from workshop import connection
+from workshop.paths import ROOT
+from workshop.testing import count_events, unique_id
+
+MODULE = "solutions.module01_durable_execution"
+
+
+def start(name: str, env: dict, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", f"{MODULE}.{name}", *args], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+
+
+def kill(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGKILL)  # no clean shutdown: the process just dies
+    process.wait()
+
+
+async def wait_for(condition, timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.2)
+
+
+async def test_payroll_survives_a_killed_worker(client, bank, monkeypatch):
+    # A task queue of its own, the way a learner in a classroom gets one.
+    monkeypatch.setenv("WORKSHOP_LEARNER", unique_id("durability"))
+    queue = connection.learner_prefix() + shared.TASK_QUEUE
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    payroll = shared.november_payroll(pause_seconds=1)
+    first_worker = start("worker", env)
+    handle = await start_payroll(client, payroll, workflow_id=unique_id("payroll"), task_queue=queue)
+
+    async def two_paid_and_waiting():
+        completed = await count_events(handle, EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED)
+        timers = await count_events(handle, EventType.EVENT_TYPE_TIMER_STARTED)
+        return completed == 2 and timers == 2
+
+    await wait_for(two_paid_and_waiting)
+    kill(first_worker)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+
+    second_worker = start("worker", env)
+    try:
+        result = await asyncio.wait_for(handle.result(), timeout=60)
+    finally:
+        second_worker.terminate()
+        second_worker.wait()
+
+    employees = [p.employee for p in payroll.payments]
+    assert [c.employee for c in result.confirmations] == employees
+    for payment in payroll.payments:
+        deposits = [e for e in bank.ledger(payment.employee) if e["kind"] == "deposit"]
+        assert [d["amount_cents"] for d in deposits] == [payment.amount_cents], f"{payment.employee} paid once"
+    started = await count_events(handle, EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED)
+    assert started == len(employees), "no completed payment ran again"
+    assert bank.stats()["replays"] == 0, "the bank never saw a payment twice"
+
+
+def test_plain_script_starts_over_and_pays_twice(bank):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    script = start("plain_script", env, "--pause", "30")
+    first_line = script.stdout.readline()
+    assert first_line.startswith("paid alice")
+    kill(script)  # a crash while it waits to pay bob
+
+    completed = subprocess.run(
+        [sys.executable, "-m", f"{MODULE}.plain_script", "--pause", "0"], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=60,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert [e["kind"] for e in bank.ledger("alice")] == ["deposit", "deposit"], "alice was paid twice"
+    assert [e["kind"] for e in bank.ledger("bob")] == ["deposit"]
