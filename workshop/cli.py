@@ -230,9 +230,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_reset(args: argparse.Namespace) -> int:
     module = catalog.get(args.module)
-    changed = build.differences(module)
+    root = modules_root(args)
+    changed = build.differences(module, root)
     if not changed:
-        print(f"exercises/{module.folder} is already pristine.")
+        print(f"{root.name}/{module.folder} is already pristine.")
         return 0
     print("These files differ from the pristine exercise:\n  " + "\n  ".join(changed))
     if not args.yes:
@@ -242,11 +243,11 @@ def cmd_reset(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in {"y", "yes"}:
             print("Nothing was changed.")
             return 1
-    build.write_module(module, EXERCISES)
+    build.write_module(module, root)
     record = load_progress()
     record.pop(module.number, None)
     save_progress(record)
-    print(f"exercises/{module.folder} is pristine again.")
+    print(f"{root.name}/{module.folder} is pristine again.")
     return 0
 
 
@@ -260,6 +261,33 @@ def cmd_build(args: argparse.Namespace) -> int:
         print("exercises/ matches solutions/.")
         return 0
     print(f"Rebuilt exercises/ from solutions/ ({len(changed)} files changed).")
+    return 0
+
+
+def cmd_faults(args: argparse.Namespace) -> int:
+    """Show or change the account API's fault mode."""
+    import httpx
+
+    from workshop.connection import account_api_url
+
+    changes = {}
+    if args.clear:
+        changes = {"error_rate": 0, "lost_response_rate": 0, "delay_ms": 0, "down": False}
+    for name in ("error_rate", "lost_response_rate", "delay_ms"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
+    if args.down is not None:
+        changes["down"] = args.down
+    url = account_api_url()
+    try:
+        with httpx.Client(base_url=url, timeout=5) as http:
+            response = http.put("/admin/faults", json=changes) if changes else http.get("/admin/faults")
+    except httpx.HTTPError:
+        raise WorkshopError(f"The account API is not reachable at {url}. Start it with `python -m workshop up`.")
+    if response.status_code != 200:
+        raise WorkshopError(response.json().get("message", response.text))
+    faults = response.json()
+    print("  ".join(f"{name}={faults[name]}" for name in ("error_rate", "lost_response_rate", "delay_ms", "down")))
     return 0
 
 
@@ -354,9 +382,8 @@ def parser() -> argparse.ArgumentParser:
     worker = with_module("worker", "run the module's worker")
     worker.add_argument("--watch", action="store_true", help="restart the worker whenever a file changes")
     worker.set_defaults(func=cmd_worker)
-    run = with_module("run", "run the module's runner (starts the workflow)")
+    run = with_module("run", "run the module's runner (starts the workflow); other options go to the runner")
     run.add_argument("--embedded", action="store_true", help="run a worker inside the runner")
-    run.add_argument("runner_args", nargs=argparse.REMAINDER, help="passed on to the runner")
     run.set_defaults(func=cmd_run)
     reset = with_module("reset", "restore the pristine exercise", solution=False)
     reset.add_argument("--yes", action="store_true", help="overwrite your changes without asking")
@@ -366,6 +393,16 @@ def parser() -> argparse.ArgumentParser:
     build_cmd.add_argument("--check", action="store_true", help="only report differences (exit 1 if any)")
     build_cmd.set_defaults(func=cmd_build)
 
+    faults = commands.add_parser("faults", help="show or change the bank's fault mode")
+    faults.add_argument("--error-rate", type=float, dest="error_rate", help="share of requests refused with 503")
+    faults.add_argument("--lost-response-rate", type=float, dest="lost_response_rate",
+                        help="share of requests applied whose answer is lost (504)")
+    faults.add_argument("--delay-ms", type=int, dest="delay_ms", help="delay before every answer")
+    faults.add_argument("--down", action="store_true", default=None, help="refuse every request")
+    faults.add_argument("--up", action="store_false", dest="down", help="answer requests again")
+    faults.add_argument("--clear", action="store_true", help="no faults at all")
+    faults.set_defaults(func=cmd_faults)
+
     notebook = commands.add_parser("notebook", help="start JupyterLab on notebooks/")
     notebook.add_argument("--port", type=int, default=8888)
     notebook.add_argument("--refresh", metavar="NN", help="re-execute module NN's notebook and save its outputs")
@@ -374,7 +411,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    top = parser()
+    args, extra = top.parse_known_args(argv)
+    if extra and args.command != "run":
+        top.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.runner_args = extra
     try:
         return args.func(args)
     except (WorkshopError, catalog.UnknownModule, servers.ServiceError, build.MarkerError) as err:

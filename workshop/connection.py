@@ -7,8 +7,11 @@ shared classroom server or at Temporal Cloud. WORKSHOP_LEARNER keeps learners on
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import sys
+from typing import Any, Coroutine
 
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
@@ -65,3 +68,17 @@ def workflow_id(name: str) -> str:
 
 def account_api_url() -> str:
     return os.environ.get("ACCOUNT_API_URL", DEFAULT_ACCOUNT_API).rstrip("/")
+
+
+def run_script(main: Coroutine[Any, Any, Any]) -> None:
+    """`asyncio.run` for the modules' workers and runners: a missing server or Ctrl-C ends the script
+    with a short message instead of a stack trace."""
+    try:
+        result = asyncio.run(main)
+    except TemporalUnreachable as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    if isinstance(result, int):
+        raise SystemExit(result)

@@ -7,12 +7,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
-from workshop.connection import connect
+from workshop.connection import connect, run_script
 from workshop.money import format_cents
 
 from .shared import PAYROLL_WORKFLOW_ID, TASK_QUEUE, PayrollInput, november_payroll
@@ -47,4 +46,4 @@ async def main(embedded: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--embedded", action="store_true", help="run a worker in this process as well")
-    asyncio.run(main(parser.parse_args().embedded))
+    run_script(main(parser.parse_args().embedded))

@@ -8,13 +8,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import uuid
 
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError, FailureError
 
-from workshop.connection import connect, workflow_id
+from workshop.connection import connect, run_script, workflow_id
 from workshop.money import format_cents
 
 from .shared import TASK_QUEUE, TransferInput
@@ -62,4 +61,4 @@ if __name__ == "__main__":
     parser.add_argument("--amount", type=int, default=12_500, help="in cents (default 12500 = 125.00)")
     parser.add_argument("--reference", default="module 02 transfer")
     parser.add_argument("--embedded", action="store_true", help="run a worker in this process as well")
-    raise SystemExit(asyncio.run(main(parser.parse_args())))
+    run_script(main(parser.parse_args()))

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from temporalio.worker import Worker
 
-from workshop.connection import connect
+from workshop.connection import connect, run_script
 
 from .activities import deposit, withdraw
 from .shared import TASK_QUEUE
@@ -24,7 +22,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
+    run_script(main())

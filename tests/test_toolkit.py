@@ -1,0 +1,237 @@
+"""`python -m workshop`: the builder, the errors a learner meets, reset, check and up."""
+
+import os
+import pty
+import signal
+import subprocess
+import sys
+import textwrap
+
+import httpx
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from workshop import build, catalog, servers
+from workshop.paths import ROOT
+
+
+def workshop(*args: str, env: dict | None = None, stdin=subprocess.DEVNULL, timeout: float = 120):
+    return subprocess.run(
+        [sys.executable, "-m", "workshop", *args], cwd=ROOT, env={**os.environ, **(env or {})},
+        stdin=stdin, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+# --------------------------------------------------------------------------- the builder
+
+SOLUTION = textwrap.dedent('''\
+    def transfer(amount):
+        # >>> Part A: Check the amount.
+        if amount <= 0:
+            raise ValueError(amount)
+        # <<< Part A
+        # >>> Part B: Pick a fee.
+        fee = amount // 100
+        # --- exercise version:
+        # fee = 0
+        #
+        # <<< Part B
+        # >>> Fixed bug: the fee was divided by zero.
+        fee = fee + 1
+        # --- exercise version:
+        # fee = fee // 0
+        # <<< Fixed bug
+        return amount + fee
+''')
+
+
+def test_part_blocks_become_todos_and_bug_blocks_ship_the_bug():
+    exercise = build.derive_source(SOLUTION)
+    assert exercise == textwrap.dedent('''\
+        def transfer(amount):
+            # TODO Part A: Check the amount.
+            raise NotImplementedError('Part A is not done yet: Check the amount. See README.md, Part A.')
+            # TODO Part B: Pick a fee.
+            fee = 0
+
+            fee = fee // 0
+            return amount + fee
+    ''')
+    namespace: dict = {}
+    exec(compile(exercise, "exercise", "exec"), namespace)
+    with pytest.raises(NotImplementedError, match="Part A"):
+        namespace["transfer"](100)
+
+
+@pytest.mark.parametrize(
+    "source, problem",
+    [
+        ("# >>> Part A: x\npass\n", "not closed"),
+        ("# >>> Part A: x\npass\n# <<< Part B\n", "closes a different block"),
+        ("pass\n# <<< Part A\n", "without a matching"),
+        ("# >>> Fixed bug: x\npass\n# <<< Fixed bug\n", "needs an exercise version"),
+        ("# >>> Part A: x\n# --- exercise version:\nnot_a_comment()\n# <<< Part A\n", "must be a comment"),
+        ("# >>> Part A: x\n# >>> Part B: y\n# <<< Part B\n# <<< Part A\n", "not closed"),
+    ],
+)
+def test_broken_markers_are_reported_with_their_line(source, problem):
+    with pytest.raises(build.MarkerError, match=problem):
+        build.derive_source(source, "solution.py")
+
+
+def test_committed_exercises_are_the_build_of_the_solutions():
+    completed = workshop("build", "--check")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_build_check_names_a_drifted_exercise(tmp_path):
+    module = catalog.get("01")
+    build.write_module(module, tmp_path)
+    assert build.differences(module, tmp_path) == []
+    workflow = tmp_path / module.folder / "workflow.py"
+    workflow.write_text(workflow.read_text() + "# edited by hand\n")
+    (tmp_path / module.folder / "notes.txt").write_text("mine")
+    assert build.differences(module, tmp_path) == [
+        f"{module.folder}/notes.txt (not made by the build)",
+        f"{module.folder}/workflow.py",
+    ]
+
+
+def test_every_part_in_the_metadata_is_marked_in_the_solution():
+    for module in catalog.ready_modules():
+        letters = {part.letter for part in module.parts}
+        assert build.solution_parts(module) <= letters, module.number
+        assert all(part.hints for part in module.parts), f"module {module.number} has a Part without hints"
+
+
+# --------------------------------------------------------------------------- errors a learner meets
+
+
+def test_unknown_module_lists_the_valid_ones():
+    completed = workshop("check", "42")
+    assert completed.returncode == 2
+    valid = ", ".join(m.number for m in catalog.ready_modules())
+    assert f"There is no module '42'. Valid module numbers: {valid}." in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_runner_without_a_server_says_how_to_get_one():
+    port = servers.free_port()
+    completed = workshop("run", "02", "--solution", env={"TEMPORAL_ADDRESS": f"127.0.0.1:{port}"})
+    assert completed.returncode == 2
+    assert f"No Temporal server is reachable at 127.0.0.1:{port}" in completed.stderr
+    assert "python -m workshop up" in completed.stderr and "TEMPORAL_ADDRESS" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_up_refuses_a_port_in_use_and_starts_nothing(tmp_path):
+    with socket_on_free_port() as port:
+        completed = workshop("up", "--api-port", str(port), env={"WORKSHOP_STATE_DIR": str(tmp_path)})
+    assert completed.returncode == 2
+    assert f"Port {port} (account API) is already in use" in completed.stderr
+    assert "--api-port" in completed.stderr
+    assert not (tmp_path / "temporal.db").exists(), "nothing may start when a port is taken"
+
+
+class socket_on_free_port:
+    def __enter__(self) -> int:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        return self.sock.getsockname()[1]
+
+    def __exit__(self, *exc) -> None:
+        self.sock.close()
+
+
+# --------------------------------------------------------------------------- reset
+
+
+def test_reset_asks_before_overwriting_and_restores_on_yes(tmp_path):
+    module = catalog.get("01")
+    build.write_module(module, tmp_path)
+    workflow = tmp_path / module.folder / "workflow.py"
+    workflow.write_text("# my work in progress\n")
+    env = {"WORKSHOP_MODULES_DIR": str(tmp_path), "WORKSHOP_STATE_DIR": str(tmp_path / "state")}
+
+    refused = workshop("reset", "01", env=env)
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    assert workflow.read_text() == "# my work in progress\n"
+
+    # At a terminal it asks; anything but "y" keeps the work.
+    terminal, learner_side = pty.openpty()
+    os.write(terminal, b"n\n")
+    declined = workshop("reset", "01", env=env, stdin=learner_side)
+    os.close(terminal), os.close(learner_side)
+    assert declined.returncode == 1 and "Nothing was changed." in declined.stdout
+    assert workflow.read_text() == "# my work in progress\n"
+
+    done = workshop("reset", "01", "--yes", env=env)
+    assert done.returncode == 0, done.stderr
+    assert build.differences(module, tmp_path) == []
+
+
+# --------------------------------------------------------------------------- check
+
+
+def test_check_reports_each_part_with_a_hint_on_a_pristine_exercise(tmp_path):
+    module = catalog.get("02")
+    build.write_module(module, tmp_path)
+    completed = workshop("check", "02", env={"WORKSHOP_MODULES_DIR": str(tmp_path),
+                                             "WORKSHOP_STATE_DIR": str(tmp_path / "state")})
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    for part in module.parts:
+        assert f"Part {part.letter}  not yet  {part.title}" in completed.stdout
+    assert f"Hint for Part A: {module.parts[0].hints[0]}" in completed.stdout
+    assert "Traceback" not in completed.stdout
+
+
+def test_check_passes_on_the_solution():
+    completed = workshop("check", "01", "--solution")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "Part A  passed" in completed.stdout and "Part B  passed" in completed.stdout
+
+
+# --------------------------------------------------------------------------- up
+
+
+async def test_up_serves_both_and_keeps_workflows_across_a_restart(tmp_path):
+    ports = [servers.free_port() for _ in range(3)]
+    args = ["up", "--port", str(ports[0]), "--ui-port", str(ports[1]), "--api-port", str(ports[2])]
+    env = {**os.environ, "WORKSHOP_STATE_DIR": str(tmp_path)}
+
+    def start() -> subprocess.Popen:
+        process = subprocess.Popen([sys.executable, "-m", "workshop", *args], cwd=ROOT, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for line in process.stdout:
+            if line.startswith("Ready."):
+                return process
+        raise AssertionError(f"up did not start: {process.wait()}")
+
+    def stop(process: subprocess.Popen) -> str:
+        process.send_signal(signal.SIGINT)
+        output = process.stdout.read()
+        assert process.wait(timeout=30) == 0
+        return output
+
+    up = start()
+    try:
+        assert httpx.get(f"http://127.0.0.1:{ports[2]}/health").status_code == 200
+        assert httpx.get(f"http://localhost:{ports[1]}/").status_code == 200  # the Web UI
+        client = await Client.connect(f"127.0.0.1:{ports[0]}")
+        # No worker polls this queue: the workflow stays Running, in the server's database.
+        handle = await client.start_workflow("PayrollWorkflow", id="kept-across-restart", task_queue="nobody")
+    finally:
+        output = stop(up)
+    assert "Stopped the Temporal server and the account API." in output
+    assert not servers.port_in_use(ports[0]) and not servers.port_in_use(ports[2])
+
+    up = start()
+    try:
+        client = await Client.connect(f"127.0.0.1:{ports[0]}")
+        description = await client.get_workflow_handle(handle.id).describe()
+        assert description.status == WorkflowExecutionStatus.RUNNING
+    finally:
+        stop(up)
