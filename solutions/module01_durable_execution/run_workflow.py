@@ -33,9 +33,9 @@ async def start_payroll(
     # <<< Part B
 
 
-async def main(embedded: bool) -> None:
+async def main(embedded: bool, pause_seconds: float) -> None:
     client = await connect()
-    handle = await start_payroll(client, november_payroll())
+    handle = await start_payroll(client, november_payroll(pause_seconds))
     print(f"Payroll workflow {handle.id} is running (run {handle.result_run_id}).")
     print("Kill the worker while it runs, start it again, and watch the payroll carry on.")
     if embedded:
@@ -54,4 +54,6 @@ async def main(embedded: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--embedded", action="store_true", help="run a worker in this process as well")
-    run_script(main(parser.parse_args().embedded))
+    parser.add_argument("--pause", type=float, default=5.0, help="seconds between two payments (default 5)")
+    args = parser.parse_args()
+    run_script(main(args.embedded, args.pause))
