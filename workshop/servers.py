@@ -170,7 +170,16 @@ def start_dev_server(
     if db_file:
         args += ["--db-filename", str(db_file)]
     service = Service("Temporal dev server", _popen(args, log_path), f"{LOCALHOST}:{port}")
-    _wait_until(lambda: _accepts_connections(port), service, timeout, log_path)
+
+    def serving() -> bool:
+        # The port opens before the frontend is healthy; clients that connect then are refused.
+        if not _accepts_connections(port):
+            return False
+        health = subprocess.run([args[0], "operator", "cluster", "health", "--address", service.url],
+                                capture_output=True, text=True)
+        return health.returncode == 0 and "SERVING" in health.stdout
+
+    _wait_until(serving, service, timeout, log_path)
     service.ui_url = None if headless else f"http://localhost:{ui_port}"
     return service
 

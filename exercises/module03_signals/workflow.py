@@ -1,0 +1,152 @@
+"""Three workflows that talk through signals.
+
+TransferApprovalWorkflow   waits for a `decide` signal, then moves the money (or not)
+FraudReviewWorkflow        decides a transfer and signals the decision to it, workflow to workflow
+AccountEntityWorkflow      one long-lived workflow per account; events arrive as signals, in a queue
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Sequence
+
+from temporalio import workflow
+from temporalio.common import RawValue, RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from .activities import apply_account_event, deposit, withdraw
+    from .shared import (
+        AUTO_APPROVAL_LIMIT_CENTS,
+        AccountEvent,
+        AccountState,
+        Approval,
+        LegacyPosting,
+        MoneyMovement,
+        Posting,
+        ReviewRequest,
+        TransferOutcome,
+        TransferRequest,
+    )
+    from workshop.money import format_cents
+
+BANK_RETRIES = RetryPolicy(maximum_interval=timedelta(seconds=10), non_retryable_error_types=["InsufficientFunds"])
+
+
+@workflow.defn
+class TransferApprovalWorkflow:
+    def __init__(self) -> None:
+        self._approval: Approval | None = None
+
+    @workflow.signal
+    def decide(self, approval: Approval) -> None:
+        # TODO Part A: Store the decide signal's approval and wait for it with workflow.wait_condition
+        raise NotImplementedError("Part A is not done yet: Store the decide signal's approval and wait for it with workflow.wait_condition. See README.md, Part A.")
+
+    @workflow.run
+    async def run(self, request: TransferRequest) -> TransferOutcome:
+        workflow.logger.info("Transfer of %d cents waits for approval", request.amount_cents)
+        # TODO Part A: Store the decide signal's approval and wait for it with workflow.wait_condition
+        # Busy-waiting: every pass around this loop adds a timer to the history.
+        while self._approval is None:
+            await asyncio.sleep(1)
+        approval = self._approval
+        if not approval.approved:
+            return TransferOutcome(status="rejected", approver=approval.approver, comment=approval.comment)
+
+        info = workflow.info()
+        reference = f"transfer {info.workflow_id} approved by {approval.approver}"
+        withdrawn = await workflow.execute_activity(
+            withdraw,
+            MoneyMovement(request.from_account, request.amount_cents, reference,
+                          f"{info.workflow_id}/{info.run_id}/withdraw"),
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=BANK_RETRIES,
+        )
+        deposited = await workflow.execute_activity(
+            deposit,
+            MoneyMovement(request.to_account, request.amount_cents, reference,
+                          f"{info.workflow_id}/{info.run_id}/deposit"),
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=BANK_RETRIES,
+        )
+        return TransferOutcome("completed", approval.approver, approval.comment,
+                               withdrawn.transaction_id, deposited.transaction_id)
+
+
+@workflow.defn
+class FraudReviewWorkflow:
+    """An automatic reviewer: small transfers pass, big ones are turned down for a person to look at."""
+
+    @workflow.run
+    async def run(self, review: ReviewRequest) -> Approval:
+        if review.amount_cents <= AUTO_APPROVAL_LIMIT_CENTS:
+            approval = Approval(review.reviewer, True, "within the automatic approval limit")
+        else:
+            approval = Approval(review.reviewer, False,
+                                f"above the automatic limit of {format_cents(AUTO_APPROVAL_LIMIT_CENTS)}")
+        # TODO Part C: Signal the decision to the transfer workflow with get_external_workflow_handle
+        raise NotImplementedError('Part C is not done yet: Signal the decision to the transfer workflow with get_external_workflow_handle. See README.md, Part C.')
+        return approval
+
+
+@workflow.defn
+class AccountEntityWorkflow:
+    """One execution per account (workflow ID "account-<id>"), running for as long as the account lives."""
+
+    @workflow.init
+    def __init__(self, state: AccountState) -> None:
+        self._state = state
+        self._inbox: asyncio.Queue[AccountEvent] = asyncio.Queue()
+        for event in state.pending:  # received by the previous run, not processed yet
+            self._inbox.put_nowait(event)
+        state.pending = []
+
+    # TODO Part E: Queue each event in the signal handlers and process the queue one at a time
+    @workflow.signal
+    async def post_event(self, event: AccountEvent) -> None:
+        # Each signal processes its own event, at once: many can be in progress at the same time.
+        await self._process(event)
+
+    @workflow.signal(dynamic=True)
+    async def legacy_posting(self, name: str, args: Sequence[RawValue]) -> None:
+        if name not in ("deposit", "withdraw"):
+            workflow.logger.warning("Ignoring a signal named %r", name)
+            return
+        posting = workflow.payload_converter().from_payload(args[0].payload, LegacyPosting)
+        await self._process(AccountEvent(posting.event_id, name, posting.amount_cents, note="legacy"))
+
+    @workflow.run
+    async def run(self, state: AccountState) -> None:
+        processed_before = state.processed
+
+        def time_to_continue_as_new() -> bool:
+            # A run's history and its signal count are limited: hand over to a fresh run well before.
+            return (workflow.info().is_continue_as_new_suggested()
+                    or self._state.processed - processed_before >= state.events_per_run)
+
+        # TODO Part E: Queue each event in the signal handlers and process the queue one at a time
+        await workflow.wait_condition(time_to_continue_as_new)
+        # Let running handlers finish, then carry the state and the unprocessed events into the next run.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        while not self._inbox.empty():
+            self._state.pending.append(self._inbox.get_nowait())
+        workflow.logger.info("Continuing as new after %d events", self._state.processed)
+        workflow.continue_as_new(self._state)
+
+    async def _process(self, event: AccountEvent) -> None:
+        try:
+            receipt = await workflow.execute_activity(
+                apply_account_event,
+                Posting(self._state.account_id, event),
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=BANK_RETRIES,
+            )
+            self._state.balance_cents = receipt.balance_cents
+        except ActivityError as err:
+            if not (isinstance(err.cause, ApplicationError) and err.cause.type == "InsufficientFunds"):
+                raise
+            workflow.logger.warning("The bank declined event %s: insufficient funds", event.event_id)
+            self._state.declined.append(event.event_id)
+        self._state.processed += 1
