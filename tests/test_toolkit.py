@@ -235,3 +235,31 @@ async def test_up_serves_both_and_keeps_workflows_across_a_restart(tmp_path):
         assert description.status == WorkflowExecutionStatus.RUNNING
     finally:
         stop(up)
+
+
+# --------------------------------------------------------------------------- pristine exercises start
+
+
+@pytest.fixture(scope="module")
+def pristine_root(tmp_path_factory):
+    return build.write_package(tmp_path_factory.mktemp("start") / "pristine_start")
+
+
+@pytest.mark.parametrize("number", [m.number for m in catalog.ready_modules()])
+def test_a_pristine_exercise_imports_and_its_worker_starts(number, pristine_root, client):
+    module = catalog.get(number)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(pristine_root.parent), str(ROOT)])}
+    package = f"{pristine_root.name}.{module.folder}"
+    files = sorted(p.stem for p in (pristine_root / module.folder).glob("*.py") if p.stem != "__init__")
+    imported = subprocess.run([sys.executable, "-c", "; ".join(f"import {package}.{f}" for f in files)],
+                              env=env, capture_output=True, text=True, timeout=60)
+    assert imported.returncode == 0, imported.stderr
+
+    worker = subprocess.Popen([sys.executable, "-m", f"{package}.worker"], env=env, cwd=pristine_root.parent,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        first_line = worker.stdout.readline()
+        assert first_line.startswith("Worker polling task queue"), first_line + worker.stdout.read()
+    finally:
+        worker.send_signal(signal.SIGINT)
+        assert worker.wait(timeout=30) in (0, 130), "Ctrl-C stops the worker cleanly"

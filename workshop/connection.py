@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import sys
 from typing import Any, Coroutine
 
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
+from temporalio.worker import Worker
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_ACCOUNT_API = "http://127.0.0.1:8077"
@@ -75,10 +77,33 @@ def run_script(main: Coroutine[Any, Any, Any]) -> None:
     with a short message instead of a stack trace."""
     try:
         result = asyncio.run(main)
+        code = result if isinstance(result, int) else 0
     except TemporalUnreachable as err:
         print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+        code = 2
     except KeyboardInterrupt:
-        raise SystemExit(130) from None
-    if isinstance(result, int):
-        raise SystemExit(result)
+        code = 130
+    # Leave without interpreter finalization: the SDK's native threads can still be winding down, and
+    # tearing Python down under them sometimes aborts a process that has already finished its work.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+async def serve(worker: Worker) -> None:
+    """Run a worker until Ctrl-C or SIGTERM, then shut it down gracefully.
+
+    A KeyboardInterrupt in the middle of the SDK's startup or shutdown can hang or abort the process,
+    so the signals only set an event, and `async with worker` does the shutdown.
+    """
+    interrupted = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, interrupted.set)
+        except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C stays a KeyboardInterrupt
+            pass
+    async with worker:
+        print(f"Worker polling task queue {worker.task_queue!r}. Ctrl-C stops it.", flush=True)
+        await interrupted.wait()
+    print("Worker stopped.", flush=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from temporalio.worker import Worker
 
-from workshop.connection import connect, run_script
+from workshop.connection import connect, run_script, serve
 
 from .activities import deposit, withdraw
 from .shared import TASK_QUEUE
@@ -18,8 +18,7 @@ def build_worker(client, task_queue: str = TASK_QUEUE) -> Worker:
 
 async def main() -> None:
     client = await connect()
-    print(f"Worker polling task queue {TASK_QUEUE!r}. Ctrl-C stops it.", flush=True)
-    await build_worker(client).run()
+    await serve(build_worker(client))
 
 
 if __name__ == "__main__":
