@@ -1,0 +1,65 @@
+"""The money transfer workflow: withdraw from one account, deposit into another."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workshop.money import format_cents
+
+    from .activities import check_account, deposit, withdraw
+    from .shared import (
+        CHECK_TARGET_PATCH,
+        LARGE_TRANSFER_CENTS,
+        BankOperation,
+        TransferInput,
+        TransferResult,
+    )
+
+
+@workflow.defn
+class MoneyTransferWorkflow:
+    @workflow.run
+    async def run(self, transfer: TransferInput) -> TransferResult:
+        description = f"transfer {transfer.reference}"
+        # >>> Fixed bug: a large transfer added its amount (an int) to a str, so its workflow task failed.
+        if transfer.amount_cents >= LARGE_TRANSFER_CENTS:
+            description += f" (large: {format_cents(transfer.amount_cents)})"
+        # --- exercise version:
+        # if transfer.amount_cents >= LARGE_TRANSFER_CENTS:
+        #     description += " (large: " + transfer.amount_cents + " cents)"
+        # <<< Fixed bug
+        workflow.logger.info("Transferring %d cents from %s to %s", transfer.amount_cents, transfer.source,
+                             transfer.target)
+        options = {
+            "start_to_close_timeout": timedelta(seconds=15),
+            # Unlimited attempts, as by default: a bug in an activity waits here until fixed code is
+            # deployed. Only the longest pause between attempts is cut from 100 s to 10 s, so that a
+            # fixed worker gets going quickly in class.
+            "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10),
+                                        maximum_attempts=transfer.max_attempts),
+        }
+
+        # >>> Part C: Check the target account before moving money, guarded with workflow.patched.
+        # Executions that started before this step existed replay without it: their history has no
+        # marker for the patch, so patched() is False for them, and True for every new execution.
+        if workflow.patched(CHECK_TARGET_PATCH):
+            await workflow.execute_activity(check_account, transfer.target, **options)
+        # --- exercise version:
+        # <<< Part C
+
+        withdrawal = await workflow.execute_activity(
+            withdraw, BankOperation(transfer.source, transfer.amount_cents, description), **options
+        )
+        deposited = await workflow.execute_activity(
+            deposit, BankOperation(transfer.target, transfer.amount_cents, description), **options
+        )
+        return TransferResult(
+            reference=transfer.reference,
+            amount_cents=transfer.amount_cents,
+            withdraw_transaction_id=withdrawal.transaction_id,
+            deposit_transaction_id=deposited.transaction_id,
+        )
