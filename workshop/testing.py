@@ -20,10 +20,10 @@ import json
 import os
 import sys
 import tempfile
+import time
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from importlib import import_module
 from pathlib import Path
 from types import ModuleType
@@ -376,6 +376,18 @@ async def last_task_failure(handle: WorkflowHandle) -> str | None:
     return message
 
 
+def root_cause(err: BaseException) -> str:
+    """The innermost message of a Temporal failure chain (e.g. the workflow's own exception)."""
+    return failure_text(err).splitlines()[-1].removeprefix("ApplicationError: ")
+
+
+async def until_first_task_completed(handle: WorkflowHandle, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not await count_events(handle, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED):
+        assert time.monotonic() < deadline, "the workflow's first task did not complete: is the worker stuck?"
+        await asyncio.sleep(0.1)
+
+
 async def result_within(handle: WorkflowHandle, seconds: float, part: str, waiting_for: str) -> Any:
     """The workflow's result, or an assertion that says what the Part still lacks."""
     try:
@@ -397,6 +409,8 @@ __all__ = [
     "history_events",
     "last_task_failure",
     "result_within",
+    "root_cause",
     "running_worker",
     "unique_id",
+    "until_first_task_completed",
 ]

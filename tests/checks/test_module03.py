@@ -13,7 +13,15 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from workshop.testing import count_events, failure_text, history_events, result_within, running_worker, unique_id
+from workshop.testing import (
+    count_events,
+    history_events,
+    result_within,
+    root_cause,
+    running_worker,
+    unique_id,
+    until_first_task_completed,
+)
 
 MODULE = "03"
 
@@ -28,18 +36,6 @@ async def signals_received(client: Client, handle: WorkflowHandle, payload_type:
             value = client.data_converter.payload_converter.from_payload(payloads[0], payload_type) if payloads else None
             received.append((attributes.signal_name, value, attributes.external_workflow_execution.workflow_id))
     return received
-
-
-def root_cause(err: BaseException) -> str:
-    """The innermost message of a Temporal failure chain (e.g. the workflow's own exception)."""
-    return failure_text(err).splitlines()[-1].removeprefix("ApplicationError: ")
-
-
-async def until_first_task_completed(handle: WorkflowHandle, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not await count_events(handle, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED):
-        assert time.monotonic() < deadline, "the workflow's first task did not complete: is the worker stuck?"
-        await asyncio.sleep(0.1)
 
 
 def stand_in_bank(shared, moved: list):

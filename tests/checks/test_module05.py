@@ -5,11 +5,9 @@ hints name classes of the target module and must be evaluated where they are def
 """
 
 import asyncio
-import time
 
 import pytest
 from temporalio import activity, workflow
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -19,21 +17,9 @@ from temporalio.client import (
     WorkflowQueryRejectedError,
 )
 
-from workshop.testing import count_events, failure_text, history_events, result_within, running_worker, unique_id
+from workshop.testing import history_events, result_within, root_cause, running_worker, unique_id, until_first_task_completed
 
 MODULE = "05"
-
-
-def root_cause(err: BaseException) -> str:
-    """The innermost message of a Temporal failure chain (e.g. the workflow's own exception)."""
-    return failure_text(err).splitlines()[-1].removeprefix("ApplicationError: ")
-
-
-async def until_first_task_completed(handle: WorkflowHandle, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not await count_events(handle, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED):
-        assert time.monotonic() < deadline, "the workflow's first task did not complete: is the worker stuck?"
-        await asyncio.sleep(0.1)
 
 
 @workflow.defn(name="TransferWorkflow", sandboxed=False)
