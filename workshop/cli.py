@@ -421,3 +421,6 @@ def main(argv: list[str] | None = None) -> int:
     except (WorkshopError, catalog.UnknownModule, servers.ServiceError, build.MarkerError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `python -m workshop list | head`
+        sys.stderr.close()
+        return 0
