@@ -12,8 +12,8 @@ from temporalio.client import WorkflowExecutionStatus
 from solutions.module01_durable_execution import shared
 from solutions.module01_durable_execution.run_workflow import start_payroll
 from workshop import connection
-from workshop.paths import ROOT
-from workshop.testing import count_events, unique_id
+from workshop.paths import ROOT, SOLUTIONS, module_env
+from workshop.testing import count_events, eventually, unique_id
 
 MODULE = "solutions.module01_durable_execution"
 
@@ -30,18 +30,11 @@ def kill(process: subprocess.Popen) -> None:
     process.wait()
 
 
-async def wait_for(condition, timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await condition():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.2)
-
-
 async def test_payroll_survives_a_killed_worker(client, bank, monkeypatch):
     # A task queue of its own, the way a learner in a classroom gets one.
     monkeypatch.setenv("WORKSHOP_LEARNER", unique_id("durability"))
     queue = connection.learner_prefix() + shared.TASK_QUEUE
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = module_env(SOLUTIONS)
     payroll = shared.november_payroll(pause_seconds=1)
     first_worker = start("worker", env)
     handle = await start_payroll(client, payroll, workflow_id=unique_id("payroll"), task_queue=queue)
@@ -51,7 +44,7 @@ async def test_payroll_survives_a_killed_worker(client, bank, monkeypatch):
         timers = await count_events(handle, EventType.EVENT_TYPE_TIMER_STARTED)
         return completed == 2 and timers == 2
 
-    await wait_for(two_paid_and_waiting)
+    await eventually(two_paid_and_waiting, 30, "two payments made and the next timer started")
     kill(first_worker)
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
 
@@ -73,7 +66,7 @@ async def test_payroll_survives_a_killed_worker(client, bank, monkeypatch):
 
 
 def test_plain_script_starts_over_and_pays_twice(bank):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = module_env(SOLUTIONS)
     script = start("plain_script", env, "--pause", "30")
     first_line = script.stdout.readline()
     assert first_line.startswith("paid alice")

@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from solutions.module04_bug_handling.shared import TransferResult, example_transfer
 from workshop import build, catalog
 from workshop.paths import SOLUTIONS
-from workshop.testing import Bank, Target, count_events, last_task_failure
+from workshop.testing import Bank, Target, count_events, eventually, last_task_failure
 
 MODULE = catalog.get("04")
 pytestmark = [
@@ -78,6 +77,9 @@ class Exercise:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def tail(self) -> str:
+        return "Worker output:\n" + self.output()[-3000:]
+
 
 @pytest.fixture
 def exercise(tmp_path: Path):
@@ -86,17 +88,6 @@ def exercise(tmp_path: Path):
         yield exercise
     finally:
         exercise.stop()
-
-
-async def eventually(condition, seconds: float, what: str, exercise: Exercise):
-    """Polls ``condition`` (async, returns a truthy value when met) until it holds."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = await condition()
-        if value:
-            return value
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"Not within {seconds:.0f} s: {what}.\nWorker output:\n{exercise.output()[-3000:]}")
 
 
 async def pending_withdraw(handle: WorkflowHandle):
@@ -118,7 +109,7 @@ async def run_the_story(client: Client, bank: Bank, exercise: Exercise, restart)
     async def task_failed():
         return await count_events(handle, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED)
 
-    await eventually(task_failed, 30, "a WorkflowTaskFailed event", exercise)
+    await eventually(task_failed, 30, "a WorkflowTaskFailed event", exercise.tail)
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
     assert "can only concatenate str" in (await last_task_failure(handle) or "")
     assert bank.ledger(transfer.source) == [], "no money may move while the workflow task fails"
@@ -130,7 +121,7 @@ async def run_the_story(client: Client, bank: Bank, exercise: Exercise, restart)
         pending = await pending_withdraw(handle)
         return pending if pending and pending.attempt > 1 else None
 
-    pending = await eventually(withdraw_retried, 30, "the withdraw pending with more than one attempt", exercise)
+    pending = await eventually(withdraw_retried, 30, "the withdraw pending with more than one attempt", exercise.tail)
     assert "localhost:5000" in pending.last_failure.message, pending.last_failure.message
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
     assert bank.ledger(transfer.source) == [], "the failing withdraw must not take any money"
@@ -181,7 +172,7 @@ async def test_fix_both_bugs_under_worker_watch(client, bank, exercise):
         async def restarted():
             return exercise.output().count("restarting the worker") > restarts
 
-        await eventually(restarted, 15, f"--watch restarting the worker after {fixed_file} changed", exercise)
+        await eventually(restarted, 15, f"--watch restarting the worker after {fixed_file} changed", exercise.tail)
 
     await run_the_story(client, bank, exercise, restart)
     assert "workflow.py changed: restarting the worker." in exercise.output()

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from workshop import build, catalog, servers
-from workshop.paths import CHECKS, EXERCISES, NOTEBOOKS, ROOT, SOLUTIONS, state_dir
+from workshop.paths import CHECKS, EXERCISES, NOTEBOOKS, ROOT, SOLUTIONS, module_env, state_dir
 
 
 class WorkshopError(Exception):
@@ -68,14 +68,6 @@ def module_command(root: Path, module: catalog.Module, file: str, extra: list[st
     if not (root / module.folder / f"{name}.py").exists():
         raise WorkshopError(f"{root.name}/{module.folder}/{name}.py does not exist.")
     return [sys.executable, "-m", f"{root.name}.{module.folder}.{name}", *(extra or [])]
-
-
-def module_env(root: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    paths = [str(root.parent), str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 def _stop(process: subprocess.Popen) -> None:

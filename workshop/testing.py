@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 from types import ModuleType
-from typing import Any, AsyncIterator, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
 
 import httpx
 import pytest
@@ -37,7 +37,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from workshop import build, catalog
-from workshop.paths import ROOT, SOLUTIONS
+from workshop.paths import SOLUTIONS, module_env
 from workshop.servers import Service, find_binary, start_account_api, start_dev_server
 
 TARGET_KINDS = ("solutions", "pristine")
@@ -69,13 +69,7 @@ class Target:
 
     def env(self) -> dict[str, str]:
         """Environment for a subprocess that imports this target (a worker, a runner)."""
-        env = dict(os.environ)
-        paths = [str(self.root.parent), str(ROOT)]
-        if env.get("PYTHONPATH"):
-            paths.append(env["PYTHONPATH"])
-        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-        env["PYTHONUNBUFFERED"] = "1"
-        return env
+        return module_env(self.root)
 
     def __str__(self) -> str:
         return self.kind
@@ -216,8 +210,7 @@ class Services:
             os.environ["WORKSHOP_STATE_DIR"] = self._dir.name
             os.environ.pop("WORKSHOP_LEARNER", None)
             # Notebook kernels and worker subprocesses import the workshop and the modules from here.
-            paths = [str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
-            os.environ["PYTHONPATH"] = os.pathsep.join(paths)
+            os.environ["PYTHONPATH"] = module_env(SOLUTIONS)["PYTHONPATH"]
         return Path(self._dir.name)
 
     def ensure_temporal(self) -> Service:
@@ -261,11 +254,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     path = session.config.getoption("--check-report", default=None)
     if path:
         Path(path).write_text(json.dumps(session.config._workshop_results, indent=2))
-
-
-@pytest.fixture(scope="session")
-def services() -> Services:
-    return _services.ensure_started()
 
 
 @pytest.fixture(scope="session")
@@ -381,11 +369,22 @@ def root_cause(err: BaseException) -> str:
     return failure_text(err).splitlines()[-1].removeprefix("ApplicationError: ")
 
 
-async def until_first_task_completed(handle: WorkflowHandle, seconds: float = 10) -> None:
+async def eventually(condition: Callable[[], Awaitable[Any]], seconds: float, what: str,
+                     details: Callable[[], str] | None = None) -> Any:
+    """Poll the async ``condition`` until it returns something truthy, and return that."""
     deadline = time.monotonic() + seconds
-    while not await count_events(handle, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED):
-        assert time.monotonic() < deadline, "the workflow's first task did not complete: is the worker stuck?"
-        await asyncio.sleep(0.1)
+    while time.monotonic() < deadline:
+        value = await condition()
+        if value:
+            return value
+        await asyncio.sleep(0.2)
+    extra = f"\n{details()}" if details else ""
+    raise AssertionError(f"Not within {seconds:.0f} s: {what}.{extra}")
+
+
+async def until_first_task_completed(handle: WorkflowHandle, seconds: float = 10) -> None:
+    await eventually(lambda: count_events(handle, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED), seconds,
+                     "the workflow's first task completed (is the worker stuck?)")
 
 
 async def result_within(handle: WorkflowHandle, seconds: float, part: str, waiting_for: str) -> Any:
@@ -405,6 +404,7 @@ __all__ = [
     "Services",
     "Target",
     "count_events",
+    "eventually",
     "failure_text",
     "history_events",
     "last_task_failure",
