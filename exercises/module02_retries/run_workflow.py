@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import uuid
+from contextlib import nullcontext
 
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError, FailureError
@@ -17,6 +18,7 @@ from workshop.connection import connect, run_script, workflow_id
 from workshop.money import format_cents
 
 from .shared import TASK_QUEUE, TransferInput
+from .worker import build_worker
 from .workflow import MoneyTransferWorkflow
 
 
@@ -34,24 +36,17 @@ async def main(args: argparse.Namespace) -> int:
     print(f"Transferring {format_cents(transfer.amount_cents)} from {transfer.source} to {transfer.target} "
           f"(workflow {transfer_id})")
 
-    async def run() -> int:
-        try:
+    try:
+        async with build_worker(client) if args.embedded else nullcontext():
             result = await client.execute_workflow(
                 MoneyTransferWorkflow.run, transfer, id=transfer_id, task_queue=TASK_QUEUE
             )
-        except WorkflowFailureError as failure:
-            print(f"Transfer failed: {failure_reason(failure.cause)}")
-            return 1
-        print(f"Done. {transfer.source} now has {format_cents(result.withdrawal.balance_cents)}, "
-              f"{transfer.target} has {format_cents(result.deposit.balance_cents)}.")
-        return 0
-
-    if args.embedded:
-        from .worker import build_worker
-
-        async with build_worker(client):
-            return await run()
-    return await run()
+    except WorkflowFailureError as failure:
+        print(f"Transfer failed: {failure_reason(failure.cause)}")
+        return 1
+    print(f"Done. {transfer.source} now has {format_cents(result.withdrawal.balance_cents)}, "
+          f"{transfer.target} has {format_cents(result.deposit.balance_cents)}.")
+    return 0
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import time
 import uuid
+from contextlib import nullcontext
 
 import httpx
 from temporalio.client import Client, WorkflowHandle
@@ -33,6 +34,7 @@ from .shared import (
     TransferRequest,
     account_workflow_id,
 )
+from .worker import build_worker
 from .workflow import AccountEntityWorkflow, FraudReviewWorkflow, TransferApprovalWorkflow
 
 
@@ -142,12 +144,7 @@ async def wait_for_ledger(account: str, prefix: str, count: int, seconds: float 
 async def main(args: argparse.Namespace) -> None:
     client = await connect()
     command = {"transfer": run_transfer, "approve": run_decision, "reject": run_decision, "events": run_events}
-    if args.embedded:
-        from .worker import build_worker
-
-        async with build_worker(client):
-            await command[args.command](client, args)
-    else:
+    async with build_worker(client) if args.embedded else nullcontext():
         await command[args.command](client, args)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from contextlib import nullcontext
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
@@ -16,6 +17,7 @@ from workshop.connection import connect, run_script
 from workshop.money import format_cents
 
 from .shared import TASK_QUEUE, TransferInput, example_transfer, transfer_workflow_id
+from .worker import build_worker
 from .workflow import MoneyTransferWorkflow
 
 
@@ -35,12 +37,7 @@ async def main(embedded: bool, max_attempts: int) -> None:
           f"to {transfer.target} ({transfer.reference}).")
     print("Waiting for the result. Ctrl-C stops waiting; the transfer carries on in Temporal.", flush=True)
     try:
-        if embedded:
-            from .worker import build_worker
-
-            async with build_worker(client):
-                result = await handle.result()
-        else:
+        async with build_worker(client) if embedded else nullcontext():
             result = await handle.result()
     except asyncio.CancelledError:  # Ctrl-C
         print("\nStopped waiting. The transfer is still in Temporal: see the Web UI.", flush=True)

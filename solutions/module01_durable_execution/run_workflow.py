@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
@@ -15,6 +16,7 @@ from workshop.connection import connect, run_script
 from workshop.money import format_cents
 
 from .shared import PAYROLL_WORKFLOW_ID, TASK_QUEUE, PayrollInput, november_payroll
+from .worker import build_worker
 from .workflow import PayrollWorkflow
 
 
@@ -38,12 +40,7 @@ async def main(embedded: bool, pause_seconds: float) -> None:
     handle = await start_payroll(client, november_payroll(pause_seconds))
     print(f"Payroll workflow {handle.id} is running (run {handle.result_run_id}).")
     print("Kill the worker while it runs, start it again, and watch the payroll carry on.")
-    if embedded:
-        from .worker import build_worker
-
-        async with build_worker(client):
-            result = await handle.result()
-    else:
+    async with build_worker(client) if embedded else nullcontext():
         result = await handle.result()
     for confirmation in result.confirmations:
         print(f"  paid {confirmation.employee:<6} {format_cents(confirmation.amount_cents):>10}"

@@ -13,6 +13,7 @@ Add --embedded (before the command) to run a worker in this process as well.
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError, WorkflowQueryRejectedError
@@ -22,6 +23,7 @@ from workshop.connection import connect, run_script
 from workshop.money import format_cents
 
 from .shared import TASK_QUEUE, TRANSFER_WORKFLOW_ID, TransferProgress, TransferRequest
+from .worker import build_worker
 from .workflow import TransferWorkflow
 
 
@@ -115,12 +117,7 @@ COMMANDS = {"start": run_start, "confirm": run_confirm, "progress": run_progress
 
 async def main(args: argparse.Namespace) -> None:
     client = await connect()
-    if args.embedded:
-        from .worker import build_worker
-
-        async with build_worker(client):
-            await COMMANDS[args.command](client, args)
-    else:
+    async with build_worker(client) if args.embedded else nullcontext():
         await COMMANDS[args.command](client, args)
 
 
