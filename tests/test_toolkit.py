@@ -2,6 +2,7 @@
 
 import os
 import pty
+import re
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from workshop import build, catalog, servers
-from workshop.paths import ROOT
+from workshop.paths import CHECKS, ROOT, SOLUTIONS, module_env
 
 
 def workshop(*args: str, env: dict | None = None, stdin=subprocess.DEVNULL, timeout: float = 120):
@@ -97,11 +98,19 @@ def test_build_check_names_a_drifted_exercise(tmp_path):
     ]
 
 
-def test_every_part_in_the_metadata_is_marked_in_the_solution():
-    for module in catalog.ready_modules():
-        letters = {part.letter for part in module.parts}
-        assert build.solution_parts(module) <= letters, module.number
-        assert all(part.hints for part in module.parts), f"module {module.number} has a Part without hints"
+@pytest.mark.parametrize("number", [m.number for m in catalog.ready_modules()])
+def test_metadata_markers_and_checks_agree_on_the_parts(number):
+    module = catalog.get(number)
+    letters = {part.letter for part in module.parts}
+    marked = build.solution_parts(module)
+    assert marked <= letters, f"markers for Parts the metadata does not list: {marked - letters}"
+    if letters - marked:  # a Part without a marker is a bug to fix, shipped by a `Fixed bug` block
+        sources = "".join(p.read_text() for p in (SOLUTIONS / module.folder).rglob("*.py"))
+        assert "# >>> Fixed bug:" in sources, f"Parts {letters - marked} have neither a marker nor a bug"
+    suite = (CHECKS / f"test_module{number}.py").read_text()
+    checked = set(re.findall(r'@pytest\.mark\.part\("([A-Z])"\)', suite))
+    assert checked == letters, f"the check suite covers Parts {sorted(checked)}, the metadata lists {sorted(letters)}"
+    assert all(part.hints for part in module.parts), "every Part needs at least one hint"
 
 
 # --------------------------------------------------------------------------- errors a learner meets
@@ -248,7 +257,7 @@ def pristine_root(tmp_path_factory):
 @pytest.mark.parametrize("number", [m.number for m in catalog.ready_modules()])
 def test_a_pristine_exercise_imports_and_its_worker_starts(number, pristine_root, client):
     module = catalog.get(number)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(pristine_root.parent), str(ROOT)])}
+    env = module_env(pristine_root)
     package = f"{pristine_root.name}.{module.folder}"
     files = sorted(p.stem for p in (pristine_root / module.folder).glob("*.py") if p.stem != "__init__")
     imported = subprocess.run([sys.executable, "-c", "; ".join(f"import {package}.{f}" for f in files)],
