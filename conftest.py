@@ -1,3 +1,3 @@
-"""The course's test suite: see workshop/testing.py for the servers, targets and check helpers."""
+"""The course's test suite: see workshop/plugin.py for the servers, targets and fixtures."""
 
-pytest_plugins = ["workshop.testing"]
+pytest_plugins = ["workshop.plugin"]

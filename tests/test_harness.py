@@ -30,7 +30,7 @@ def test_pristine_runs_are_judged_by_the_part_they_fail_for(tmp_path):
     suite = tmp_path / "test_fake_module.py"
     suite.write_text(CHECKS)
     completed = subprocess.run(
-        [sys.executable, "-m", "pytest", str(suite), "-p", "workshop.testing", "-c", "/dev/null",
+        [sys.executable, "-m", "pytest", str(suite), "-p", "workshop.plugin", "-c", "/dev/null",
          "--rootdir", str(tmp_path), "-q", "-rA", "-p", "no:cacheprovider"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )

@@ -11,8 +11,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from solutions.module01_durable_execution import shared
 from solutions.module01_durable_execution.run_workflow import start_payroll
-from workshop import connection
-from workshop.paths import ROOT, SOLUTIONS, module_env
+from workshop.paths import ROOT
 from workshop.testing import count_events, eventually, unique_id
 
 MODULE = "solutions.module01_durable_execution"
@@ -30,14 +29,16 @@ def kill(process: subprocess.Popen) -> None:
     process.wait()
 
 
-async def test_payroll_survives_a_killed_worker(client, bank, monkeypatch):
-    # A task queue of its own, the way a learner in a classroom gets one.
-    monkeypatch.setenv("WORKSHOP_LEARNER", unique_id("durability"))
-    queue = connection.learner_prefix() + shared.TASK_QUEUE
-    env = module_env(SOLUTIONS)
-    payroll = shared.november_payroll(pause_seconds=1)
+async def test_payroll_survives_a_killed_worker(client, bank, services, monkeypatch):
+    # A learner of its own, so the worker polls a task queue of its own, as in a classroom.
+    learner = unique_id("durability")
+    env = services.env(learner=learner)
+    monkeypatch.setenv("WORKSHOP_LEARNER", learner)  # task_queue() reads it now, as the worker does
+    queue = shared.task_queue()
+    assert queue.startswith(f"{learner}-solution-")
+    payroll = shared.monthly_payroll("november", pause_seconds=1)
     first_worker = start("worker", env)
-    handle = await start_payroll(client, payroll, workflow_id=unique_id("payroll"), task_queue=queue)
+    handle = await start_payroll(client, payroll, unique_id("payroll"), queue)
 
     async def two_paid_and_waiting():
         completed = await count_events(handle, EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED)
@@ -65,8 +66,8 @@ async def test_payroll_survives_a_killed_worker(client, bank, monkeypatch):
     assert bank.stats()["replays"] == 0, "the bank never saw a payment twice"
 
 
-def test_plain_script_starts_over_and_pays_twice(bank):
-    env = module_env(SOLUTIONS)
+def test_plain_script_starts_over_and_pays_twice(bank, services):
+    env = services.env()
     script = start("plain_script", env, "--pause", "30")
     first_line = script.stdout.readline()
     assert first_line.startswith("paid alice")

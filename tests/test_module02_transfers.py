@@ -6,17 +6,21 @@ import sys
 import pytest
 from temporalio.client import WorkflowFailureError
 
+from solutions.module02_retries import shared
+from solutions.module02_retries.activities import BankActivities
+from solutions.module02_retries.workflow import MoneyTransferWorkflow
+from workshop.bank import BankClient
 from workshop.paths import ROOT
 from workshop.testing import failure_text, running_worker, unique_id
-from solutions.module02_retries import activities, shared
-from solutions.module02_retries.workflow import MoneyTransferWorkflow
 
 
 async def transfer(client, request: shared.TransferInput):
-    async with running_worker(client, [MoneyTransferWorkflow], [activities.withdraw, activities.deposit]) as queue:
-        return await client.execute_workflow(
-            MoneyTransferWorkflow.run, request, id=unique_id("transfer"), task_queue=queue
-        )
+    async with BankClient() as bank:
+        activities = BankActivities(bank)
+        async with running_worker(client, [MoneyTransferWorkflow], [activities.withdraw, activities.deposit]) as queue:
+            return await client.execute_workflow(
+                MoneyTransferWorkflow.run, request, id=unique_id("transfer"), task_queue=queue
+            )
 
 
 def kinds(bank, account):
@@ -50,17 +54,17 @@ async def test_deposit_to_unknown_account_is_refunded(client, bank):
     assert bank.balance("alice") == 100_000
 
 
-def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
+def run_script(env: dict, name: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", f"solutions.module02_retries.{name}", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )
 
 
 @pytest.mark.parametrize("script", ["naive_transfer", "retry_by_hand"])
-def test_scripts_without_temporal_lose_money_when_answers_are_lost(bank, script):
+def test_scripts_without_temporal_lose_money_when_answers_are_lost(bank, services, script):
     bank.faults(lost_response_rate=1.0)
-    completed = run_script(script, "--amount", "5000")
+    completed = run_script(services.env(), script, "--amount", "5000")
     bank.faults(lost_response_rate=0)
     assert completed.returncode != 0, completed.stdout + completed.stderr
     withdrawals = kinds(bank, "alice").count("withdraw")
@@ -70,7 +74,7 @@ def test_scripts_without_temporal_lose_money_when_answers_are_lost(bank, script)
         assert withdrawals == 3, "each hand-written retry withdrew again"
 
 
-def test_naive_script_works_when_the_bank_does(bank):
-    completed = run_script("naive_transfer", "--amount", "5000")
+def test_naive_script_works_when_the_bank_does(bank, services):
+    completed = run_script(services.env(), "naive_transfer", "--amount", "5000")
     assert completed.returncode == 0, completed.stderr
     assert bank.balance("alice") == 95_000 and bank.balance("bob") == 55_000

@@ -25,7 +25,9 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from solutions.module04_bug_handling.shared import TransferResult, example_transfer
 from workshop import build, catalog
 from workshop.paths import SOLUTIONS
-from workshop.testing import Bank, Target, count_events, eventually, last_task_failure
+from workshop.services import Services
+from workshop.targets import Target
+from workshop.testing import Bank, count_events, eventually, last_task_failure
 
 MODULE = catalog.get("04")
 pytestmark = [
@@ -37,15 +39,16 @@ pytestmark = [
 class Exercise:
     """A pristine copy of the exercise in a temp dir, with its own learner prefix (so its own task queue)."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, services: Services) -> None:
         self.target = Target("pristine", build.write_package(tmp_path / "pristine_exercises", (MODULE,)))
         self.learner = f"e2e{uuid.uuid4().hex[:6]}"
         self.task_queue = f"{self.learner}-module04-bug-handling"
         self.log = tmp_path / "worker.log"
         self.process: subprocess.Popen | None = None
+        self.services = services
 
     def env(self) -> dict[str, str]:
-        return {**self.target.env(), "WORKSHOP_LEARNER": self.learner}
+        return self.services.env(learner=self.learner, modules_dir=self.target.root, **self.target.python_path())
 
     def start(self, *command: str) -> None:
         with open(self.log, "ab") as out:
@@ -58,7 +61,7 @@ class Exercise:
         self.start(sys.executable, "-m", self.target.dotted("04", "worker"))
 
     def start_watching_worker(self) -> None:
-        self.start(sys.executable, "-m", "workshop", "worker", "04", "--watch", "--modules-dir", str(self.target.root))
+        self.start(sys.executable, "-m", "workshop", "worker", "04", "--watch")
 
     def stop(self) -> None:
         """Ctrl-C, as a learner stops the worker in its terminal."""
@@ -82,8 +85,8 @@ class Exercise:
 
 
 @pytest.fixture
-def exercise(tmp_path: Path):
-    exercise = Exercise(tmp_path)
+def exercise(tmp_path: Path, services: Services):
+    exercise = Exercise(tmp_path, services)
     try:
         yield exercise
     finally:
@@ -138,11 +141,13 @@ async def run_the_story(client: Client, bank: Bank, exercise: Exercise, restart)
     assert bank.balance(transfer.target) == before[transfer.target] + transfer.amount_cents
     withdrawals = bank.ledger(transfer.source)
     deposits = bank.ledger(transfer.target)
+    # Keys name the transfer's first run: the one execution that was stuck, then fixed.
+    first_run = handle.result_run_id
     assert [(e["kind"], e["amount_cents"], e["idempotency_key"]) for e in withdrawals] == [
-        ("withdraw", transfer.amount_cents, f"{workflow_id}/withdraw")
+        ("withdraw", transfer.amount_cents, f"{workflow_id}/{first_run}/withdraw")
     ]
     assert [(e["kind"], e["amount_cents"], e["idempotency_key"]) for e in deposits] == [
-        ("deposit", transfer.amount_cents, f"{workflow_id}/deposit")
+        ("deposit", transfer.amount_cents, f"{workflow_id}/{first_run}/deposit")
     ]
     assert (result.withdraw_transaction_id, result.deposit_transaction_id) == (
         withdrawals[0]["transaction_id"], deposits[0]["transaction_id"]
@@ -159,7 +164,7 @@ async def test_fix_both_bugs_restarting_the_worker_by_hand(client, bank, exercis
 
     await run_the_story(client, bank, exercise, restart)
     assert "TypeError: can only concatenate str" in exercise.output()  # what the learner sees first
-    assert "Could not reach the account API at http://localhost:5000" in exercise.output()
+    assert "Could not reach the bank at http://localhost:5000" in exercise.output()
 
 
 async def test_fix_both_bugs_under_worker_watch(client, bank, exercise):

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
-from importlib import import_module
-from typing import Iterator
 
 import pytest
 from temporalio.client import WorkflowHistory
@@ -19,6 +16,7 @@ from temporalio.workflow import NondeterminismError
 from solutions.module04_bug_handling import replay_history
 from solutions.module04_bug_handling.workflow import MoneyTransferWorkflow
 from workshop.paths import SOLUTIONS
+from workshop.targets import Target
 
 FOLDER = SOLUTIONS / "module04_bug_handling"
 HISTORY_FILE = FOLDER / "histories" / "transfer_before_change.json"
@@ -30,7 +28,7 @@ def recorded_history() -> WorkflowHistory:
 
 
 @pytest.fixture(scope="module")
-def unguarded_workflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[type]:
+def unguarded_workflow(tmp_path_factory: pytest.TempPathFactory) -> type:
     """The solution's workflow with the same new step, minus its workflow.patched guard."""
     package = tmp_path_factory.mktemp("unguarded") / "unguarded_change"
     shutil.copytree(FOLDER, package / FOLDER.name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -38,11 +36,7 @@ def unguarded_workflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[typ
     source = (package / FOLDER.name / "workflow.py").read_text(encoding="utf-8")
     assert source.count(GUARD) == 1, "the solution should guard exactly one step with workflow.patched"
     (package / FOLDER.name / "workflow.py").write_text(source.replace(GUARD, "if True:  # unguarded"))
-    sys.path.insert(0, str(package.parent))  # the sandbox imports the workflow's module again when it runs
-    try:
-        yield import_module(f"unguarded_change.{FOLDER.name}.workflow").MoneyTransferWorkflow
-    finally:
-        sys.path.remove(str(package.parent))
+    return Target("unguarded", package).load("04", "workflow").MoneyTransferWorkflow
 
 
 def test_the_history_was_recorded_before_the_change() -> None:
@@ -58,7 +52,7 @@ def test_the_history_was_recorded_before_the_change() -> None:
 
 
 async def test_the_unguarded_change_is_a_nondeterminism_error(unguarded_workflow: type) -> None:
-    with pytest.raises(NondeterminismError, match="withdraw|check_account"):
+    with pytest.raises(NondeterminismError, match=r"withdraw|check_account"):
         await Replayer(workflows=[unguarded_workflow]).replay_workflow(recorded_history())
 
 

@@ -13,7 +13,8 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from workshop import build, catalog, servers
-from workshop.paths import CHECKS, ROOT, SOLUTIONS, module_env
+from workshop.paths import CHECKS, ROOT, SOLUTIONS
+from workshop.targets import Target
 
 
 def workshop(*args: str, env: dict | None = None, stdin=subprocess.DEVNULL, timeout: float = 120):
@@ -193,7 +194,7 @@ def test_check_reports_each_part_with_a_hint_on_a_pristine_exercise(tmp_path):
     assert completed.returncode == 1, completed.stdout + completed.stderr
     for part in module.parts:
         assert f"Part {part.letter}  not yet  {part.title}" in completed.stdout
-    assert f"Hint for Part A: {module.parts[0].hints[0]}" in completed.stdout
+    assert f"Hint 1 of {len(module.parts[0].hints)} for Part A, {module.parts[0].title}:\n  {module.parts[0].hints[0]}" in completed.stdout
     assert "Traceback" not in completed.stdout
 
 
@@ -255,9 +256,9 @@ def pristine_root(tmp_path_factory):
 
 
 @pytest.mark.parametrize("number", [m.number for m in catalog.ready_modules()])
-def test_a_pristine_exercise_imports_and_its_worker_starts(number, pristine_root, client):
+def test_a_pristine_exercise_imports_and_its_worker_starts(number, pristine_root, client, services):
     module = catalog.get(number)
-    env = module_env(pristine_root)
+    env = services.env(**Target("pristine", pristine_root).python_path())
     package = f"{pristine_root.name}.{module.folder}"
     files = sorted(p.stem for p in (pristine_root / module.folder).glob("*.py") if p.stem != "__init__")
     imported = subprocess.run([sys.executable, "-c", "; ".join(f"import {package}.{f}" for f in files)],

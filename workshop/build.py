@@ -23,6 +23,7 @@ becomes the buggy exercise version alone, with no marker: finding it is the lear
 
 from __future__ import annotations
 
+import ast
 import filecmp
 import re
 import shutil
@@ -82,7 +83,7 @@ def derive_source(text: str, where: str = "<source>") -> str:
         if i == len(lines):
             raise MarkerError(f"{where}:{start + 1}: block is not closed with a '# <<<' line")
         end = END.match(lines[i])
-        if (end["letter"] or None) != letter:
+        if end is None or (end["letter"] or None) != letter:
             raise MarkerError(f"{where}:{i + 1}: closes a different block than the one opened at line {start + 1}")
         if letter:
             out.append(f"{indent}# TODO Part {letter}: {title}")
@@ -97,6 +98,62 @@ def derive_source(text: str, where: str = "<source>") -> str:
             out.extend(exercise)
         i += 1
     return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
+def _used_names(tree: ast.AST) -> set[str]:
+    used: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            used.add(node.id)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isidentifier():
+            used.add(node.value)  # a name in a string annotation, or in __all__
+    return used
+
+
+def prune_unused_imports(text: str, where: str = "<source>") -> str:
+    """Drop the imports that an exercise no longer uses: they were there for the code the learner writes,
+    and an exercise that imports `WorkflowIDReusePolicy` has given half the answer away."""
+    tree = ast.parse(text)
+    used = _used_names(tree)
+    lines = text.splitlines()
+    edits: list[tuple[int, int, list[str]]] = []  # (first line, last line, replacement), 1-based
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.Import, ast.ImportFrom)) or getattr(node, "module", None) == "__future__":
+            continue
+        if isinstance(node, ast.ImportFrom) and node.level:
+            continue  # the module's own files: naming them gives nothing away
+        kept = [alias for alias in node.names
+                if (alias.asname or alias.name.split(".")[0]) in used or alias.name == "*"]
+        if len(kept) == len(node.names):
+            continue
+        indent = " " * node.col_offset
+        if not kept:
+            replacement: list[str] = []
+        elif isinstance(node, ast.Import):
+            replacement = [indent + "import " + ", ".join(_alias(a) for a in kept)]
+        else:
+            head = f"{indent}from {'.' * node.level}{node.module or ''} import "
+            one_line = head + ", ".join(_alias(a) for a in kept)
+            if node.lineno == node.end_lineno or len(one_line) <= 100:
+                replacement = [one_line]
+            else:
+                replacement = [head + "("] + [f"{indent}    {_alias(a)}," for a in kept] + [indent + ")"]
+        edits.append((node.lineno, node.end_lineno or node.lineno, replacement))
+    for first, last, replacement in sorted(edits, reverse=True):
+        lines[first - 1:last] = replacement
+        if not replacement and 1 < first <= len(lines) and not lines[first - 2].strip() and not lines[first - 1].strip():
+            del lines[first - 1]  # no second blank line where an import group was
+    result = "\n".join(lines) + ("\n" if text.endswith("\n") else "")
+    try:
+        ast.parse(result)
+    except SyntaxError as err:
+        raise MarkerError(f"{where}: removing the exercise's unused imports broke it ({err}); "
+                          "keep something in that import block") from None
+    return result
+
+
+def _alias(alias: ast.alias) -> str:
+    return f"{alias.name} as {alias.asname}" if alias.asname else alias.name
 
 
 def solution_parts(module: catalog.Module) -> set[str]:
@@ -125,8 +182,8 @@ def derive_module(module: catalog.Module, solutions_root: Path = SOLUTIONS) -> l
             continue
         relative = path.relative_to(source)
         if path.suffix == ".py":
-            text = derive_source(path.read_text(encoding="utf-8"), str(path.relative_to(solutions_root.parent)))
-            content = text.encode("utf-8")
+            where = str(path.relative_to(solutions_root.parent))
+            content = prune_unused_imports(derive_source(path.read_text(encoding="utf-8"), where), where).encode("utf-8")
         else:
             content = path.read_bytes()
         files.append(BuiltFile(relative, content))

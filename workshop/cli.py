@@ -3,226 +3,237 @@
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import os
 import shutil
 import signal
-import subprocess
 import sys
-import tempfile
-import time
+import threading
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from workshop import build, catalog, servers
-from workshop.paths import CHECKS, EXERCISES, NOTEBOOKS, ROOT, SOLUTIONS, module_env, state_dir
+from workshop import build, catalog, progress, scaffold, servers, settings
+from workshop.paths import EXERCISES, NOTEBOOKS, ROOT, SOLUTIONS
+from workshop.processes import Child, run_child, stop_signals
+from workshop.services import Services
+from workshop.targets import Target
 
 
 class WorkshopError(Exception):
     """A problem the learner can fix; printed without a stack trace."""
 
 
-# --------------------------------------------------------------------------- progress
+# --------------------------------------------------------------------------- which folder of modules
 
 
-def _progress_file() -> Path:
-    return state_dir() / "progress.json"
+def modules_root(solution: bool = False) -> Path:
+    """solutions/ with --solution; else WORKSHOP_MODULES_DIR when set; else exercises/."""
+    if solution:
+        return SOLUTIONS
+    chosen = settings.current().modules_dir
+    if chosen is None:
+        return EXERCISES
+    if not chosen.is_dir():
+        raise WorkshopError(f"{settings.MODULES_DIR}={chosen} is not a folder of modules.")
+    return chosen
 
 
-def load_progress() -> dict:
-    try:
-        return json.loads(_progress_file().read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
+def target_of(args: argparse.Namespace) -> Target:
+    root = modules_root(getattr(args, "solution", False))
+    return Target({SOLUTIONS: "solutions", EXERCISES: "exercises"}.get(root, root.name), root)
 
 
-def save_progress(progress: dict) -> None:
-    _progress_file().write_text(json.dumps(progress, indent=2, sort_keys=True))
+def module_of(args: argparse.Namespace) -> catalog.Module:
+    """The module named on the command line, or, without one, the module the learner is on."""
+    if args.module:
+        return catalog.get(args.module)
+    record = progress.load()
+    if record.current:
+        return catalog.get(record.current)
+    for module in catalog.ready_modules():
+        if set(record.of(module.number).passed) != {p.letter for p in module.parts}:
+            return module
+    return catalog.ready_modules()[-1]
 
 
-def status_of(module: catalog.Module, progress: dict) -> str:
-    record = progress.get(module.number, {})
-    if record.get("passed") and set(record["passed"]) == {p.letter for p in module.parts}:
-        return "done"
-    if record or build.differences(module):
-        return "in progress"
-    return "not started"
-
-
-# --------------------------------------------------------------------------- running module files
-
-
-def modules_root(args: argparse.Namespace) -> Path:
-    """exercises/ unless --solution, --modules-dir or WORKSHOP_MODULES_DIR (the course's tests) says otherwise."""
-    chosen = getattr(args, "modules_dir", None) or os.environ.get("WORKSHOP_MODULES_DIR")
-    if chosen:
-        root = Path(chosen).resolve()
-        if not root.is_dir():
-            raise WorkshopError(f"The folder of modules {chosen} does not exist.")
-        return root
-    return SOLUTIONS if getattr(args, "solution", False) else EXERCISES
-
-
-def module_command(root: Path, module: catalog.Module, file: str, extra: list[str] | None = None) -> list[str]:
+def module_command(target: Target, module: catalog.Module, file: str, extra: list[str] | None = None) -> list[str]:
     name = file.removesuffix(".py")
-    if not (root / module.folder / f"{name}.py").exists():
-        raise WorkshopError(f"{root.name}/{module.folder}/{name}.py does not exist.")
-    return [sys.executable, "-m", f"{root.name}.{module.folder}.{name}", *(extra or [])]
+    if not (target.root / module.folder / f"{name}.py").exists():
+        raise WorkshopError(f"{target.root.name}/{module.folder}/{name}.py does not exist.")
+    return [sys.executable, "-m", f"{target.package}.{module.folder}.{name}", *(extra or [])]
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def module_env(target: Target) -> dict[str, str]:
+    env = settings.child_env(dataclasses.replace(settings.current(), modules_dir=target.root))
+    env.update(target.python_path())
+    return env
+
+
+# --------------------------------------------------------------------------- worker and run
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     module = catalog.get(args.module)
-    root = modules_root(args)
-    command = module_command(root, module, "worker")
-    env = module_env(root)
+    target = target_of(args)
+    command = module_command(target, module, "worker")
+    env, cwd = module_env(target), target.root.parent
     if not args.watch:
-        return subprocess.call(command, env=env, cwd=root.parent)
+        return run_child(command, env, cwd)
 
     import watchfiles
 
-    folder = root / module.folder
-    print(f"Watching {folder.relative_to(root.parent)}: the worker restarts whenever you save a file there.")
-    process = subprocess.Popen(command, env=env, cwd=root.parent)
-    try:
-        for changes in watchfiles.watch(folder, watch_filter=watchfiles.PythonFilter(), debounce=400):
+    folder = target.root / module.folder
+    print(f"Watching {folder.relative_to(cwd)}: the worker restarts whenever you save a file there.", flush=True)
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        stop.set()
+
+    with stop_signals(on_signal):
+        child = Child(command, env, cwd)
+        for changes in watchfiles.watch(folder, watch_filter=watchfiles.PythonFilter(), debounce=400,
+                                        stop_event=stop, raise_interrupt=False):
             names = ", ".join(sorted({Path(path).name for _, path in changes}))
             print(f"\n{names} changed: restarting the worker.", flush=True)
-            _stop(process)
-            process = subprocess.Popen(command, env=env, cwd=root.parent)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        _stop(process)
-    return 0
+            child.stop()
+            child = Child(command, env, cwd)
+        code = child.stop(received[0] if received else signal.SIGINT)
+    print("Stopped watching.", flush=True)
+    return code
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     module = catalog.get(args.module)
-    root = modules_root(args)
-    extra = (["--embedded"] if args.embedded else []) + args.runner_args
-    try:
-        return subprocess.call(module_command(root, module, module.runner or "run_workflow", extra),
-                               env=module_env(root), cwd=root.parent)
-    except KeyboardInterrupt:
-        return 130
+    target = target_of(args)
+    runner_args = list(args.runner_args)
+    if any(arg in ("-h", "--help") for arg in runner_args):
+        print(f"usage: python -m workshop run {module.number} [--solution] [runner options]\n\n"
+              f"  --solution   run solutions/{module.folder} instead of exercises/{module.folder}\n\n"
+              "The runner's own options:\n", flush=True)
+    return run_child(module_command(target, module, module.runner, runner_args), module_env(target), target.root.parent)
 
 
 # --------------------------------------------------------------------------- check and hint
 
 
-def run_checks(module: catalog.Module, root: Path, verbose: bool = False) -> list[dict]:
-    suite = CHECKS / f"test_module{module.number}.py"
-    if not suite.exists():
-        raise WorkshopError(f"Module {module.number} has no check suite yet ({suite.relative_to(ROOT)}).")
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "report.json"
-        command = [sys.executable, "-m", "pytest", str(suite), "--target", str(root), "--check-report",
-                   str(report), "-q", "--no-header", "-p", "no:warnings"]
-        if not verbose:
-            command.append("--tb=no")
-        completed = subprocess.run(command, cwd=ROOT, env=module_env(root), text=True,
-                                   capture_output=not verbose)
-        if not report.exists():
-            output = (completed.stdout or "") + (completed.stderr or "")
-            raise WorkshopError(f"The checks of module {module.number} could not run:\n{output[-3000:]}")
-        return json.loads(report.read_text())
-
-
-def part_verdicts(module: catalog.Module, results: list[dict]) -> dict[str, list[str]]:
-    """Part letter -> failure messages (empty when every check of the Part passed)."""
-    verdicts: dict[str, list[str]] = {part.letter: [] for part in module.parts}
-    seen = set()
-    for result in results:
-        letter = result["part"]
-        if letter not in verdicts:
-            continue
-        seen.add(letter)
-        if result["outcome"] != "passed":
-            verdicts[letter].append(result["message"] or f"{result['test']} {result['outcome']}")
-    for letter in verdicts:
-        if letter not in seen:
-            verdicts[letter].append("no check ran for this Part")
-    return verdicts
-
-
 def cmd_check(args: argparse.Namespace) -> int:
-    module = catalog.get(args.module)
-    root = modules_root(args)
-    print(f"Checking module {module.number}, {module.title} ({root.name}/{module.folder}) ...", flush=True)
-    started = time.monotonic()
-    verdicts = part_verdicts(module, run_checks(module, root, args.verbose))
-    for part in module.parts:
-        failures = verdicts[part.letter]
-        print(f"  Part {part.letter}  {'passed ' if not failures else 'not yet'}  {part.title}")
-        # The first line of each distinct failure; `--verbose` shows pytest's whole report.
-        for line in dict.fromkeys(message.strip().splitlines()[0] for message in failures if message.strip()):
+    from workshop import checks
+
+    module = module_of(args)
+    target = target_of(args)
+    if not args.watch:
+        return _check_once(module, target, args.verbose, record=not args.solution)
+
+    import watchfiles
+
+    services = Services()
+    stop = threading.Event()
+    folder = target.root / module.folder
+    try:
+        with stop_signals(lambda signum: stop.set()):
+            _check_once(module, target, args.verbose, record=not args.solution, services=services)
+            print(f"\nWatching {folder}: the checks run again whenever you save a file there. Ctrl-C stops.", flush=True)
+            for _ in watchfiles.watch(folder, watch_filter=watchfiles.PythonFilter(), debounce=400,
+                                      stop_event=stop, raise_interrupt=False):
+                checks.forget_target_modules(target)
+                print("\n" + "-" * 72, flush=True)
+                _check_once(module, target, args.verbose, record=not args.solution, services=services)
+    finally:
+        services.stop()
+    print("Stopped watching.", flush=True)
+    return 0
+
+
+def _check_once(module: catalog.Module, target: Target, verbose: bool, record: bool,
+                services: Services | None = None) -> int:
+    from workshop import checks
+
+    where = f"{target.root.name}/{module.folder}"
+    print(f"Checking module {module.number}, {module.title} ({where}) ...", flush=True)
+    try:
+        result = checks.run_checks(module, target, verbose=verbose, services=services)
+    except checks.CheckError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        return 1
+    for verdict in result.verdicts:
+        print(f"  Part {verdict.part.letter}  {'passed ' if verdict.passed else 'not yet'}  {verdict.part.title}")
+        for line in verdict.failures:
             print(f"            {line}")
-    failing = [part for part in module.parts if verdicts[part.letter]]
-    print(f"({time.monotonic() - started:.1f} s)")
-    if root == EXERCISES:
-        progress = load_progress()
-        progress[module.number] = {
-            **progress.get(module.number, {}),
-            "passed": [p.letter for p in module.parts if not verdicts[p.letter]],
-            "checked_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        save_progress(progress)
-    if not failing:
+    print(f"({result.seconds:.1f} s)")
+    saved = progress.load()
+    if record:
+        mine = saved.of(module.number)
+        mine.passed = result.passed
+        mine.checked_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        saved.current = module.number
+    first = result.first_open
+    if first is None:
         print(f"Module {module.number} is done. Well done!")
+        if record:
+            progress.save(saved)
         return 0
-    first = failing[0]
-    if first.hints:
-        print(f"\nHint for Part {first.letter}: {first.hints[0]}")
-        print(f"More hints: python -m workshop hint {module.number}")
+    hint = _next_hint(module, first.part, saved)
+    if record:
+        progress.save(saved)
+    print(f"\n{hint}\nMore hints: python -m workshop hint {module.number}", flush=True)
     return 1
 
 
+def _next_hint(module: catalog.Module, part: catalog.Part, saved: progress.Progress) -> str:
+    """The next hint of ``part`` that the learner has not seen (and note it as seen)."""
+    shown = saved.of(module.number).hints_shown
+    index = shown.get(part.letter, 0)
+    if index >= len(part.hints):
+        return (f"You have seen all {len(part.hints)} hints for Part {part.letter}. The solved code is in "
+                f"solutions/{module.folder}/ (look for '# >>> Part {part.letter}').")
+    shown[part.letter] = index + 1
+    return f"Hint {index + 1} of {len(part.hints)} for Part {part.letter}, {part.title}:\n  {part.hints[index]}"
+
+
 def cmd_hint(args: argparse.Namespace) -> int:
-    module = catalog.get(args.module)
-    progress = load_progress()
-    record = progress.setdefault(module.number, {})
-    passed = set(record.get("passed", []))
+    module = module_of(args)
+    saved = progress.load()
+    passed = set(saved.of(module.number).passed)
     part = next((p for p in module.parts if p.letter not in passed), None)
     if part is None:
         print(f"Every Part of module {module.number} passes its checks: no hint needed.")
         return 0
-    shown = record.setdefault("hints_shown", {})
-    index = shown.get(part.letter, 0)
-    if index >= len(part.hints):
-        print(f"That was the last hint for Part {part.letter}. The solved code is in "
-              f"solutions/{module.folder}/ (look for '# >>> Part {part.letter}').")
-        return 0
-    print(f"Part {part.letter}, {part.title}\nHint {index + 1} of {len(part.hints)}: {part.hints[index]}")
-    shown[part.letter] = index + 1
-    save_progress(progress)
+    saved.current = module.number
+    print(_next_hint(module, part, saved))
+    progress.save(saved)
     return 0
 
 
-# --------------------------------------------------------------------------- list, reset, build
+# --------------------------------------------------------------------------- list, reset, build, new
+
+
+def status_of(module: catalog.Module, saved: progress.Progress) -> str:
+    passed = set(saved.of(module.number).passed)
+    if passed and passed == {p.letter for p in module.parts}:
+        return "done"
+    if passed or build.differences(module):
+        return "in progress"
+    return "not started"
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    progress = load_progress()
+    saved = progress.load()
     print(f"{'':2}{'module':<8}{'title':<36}{'time':>7}  status")
     for module in catalog.modules():
-        status = status_of(module, progress) if module.ready else "coming soon"
-        print(f"{'':2}{module.number:<8}{module.title:<36}{module.timebox_minutes:>4} min  {status}")
+        status = status_of(module, saved) if module.ready else "coming soon"
+        here = "   <- you are here" if module.number == saved.current else ""
+        print(f"{'':2}{module.number:<8}{module.title:<36}{module.timebox_minutes:>4} min  {status}{here}")
     return 0
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
     module = catalog.get(args.module)
-    root = modules_root(args)
+    root = modules_root()
+    if root == SOLUTIONS:
+        raise WorkshopError("reset restores exercises; solutions/ is written by hand.")
     changed = build.differences(module, root)
     if not changed:
         print(f"{root.name}/{module.folder} is already pristine.")
@@ -236,9 +247,9 @@ def cmd_reset(args: argparse.Namespace) -> int:
             print("Nothing was changed.")
             return 1
     build.write_module(module, root)
-    record = load_progress()
-    record.pop(module.number, None)
-    save_progress(record)
+    saved = progress.load()
+    saved.modules.pop(module.number, None)
+    progress.save(saved)
     print(f"{root.name}/{module.folder} is pristine again.")
     return 0
 
@@ -256,13 +267,18 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new(args: argparse.Namespace) -> int:
+    created = scaffold.new_module(args.number, topic=args.topic, title=args.title, goal=args.goal)
+    print("Created:\n  " + "\n  ".join(str(path.relative_to(ROOT)) for path in created))
+    print("Next: follow the checklist in CONTRIBUTING.md, from step 2.")
+    return 0
+
+
 def cmd_faults(args: argparse.Namespace) -> int:
     """Show or change the account API's fault mode."""
     import httpx
 
-    from workshop.connection import account_api_url
-
-    changes = {}
+    changes: dict[str, object] = {}
     if args.clear:
         changes = {"error_rate": 0, "lost_response_rate": 0, "delay_ms": 0, "down": False}
     for name in ("error_rate", "lost_response_rate", "delay_ms"):
@@ -270,14 +286,18 @@ def cmd_faults(args: argparse.Namespace) -> int:
             changes[name] = getattr(args, name)
     if args.down is not None:
         changes["down"] = args.down
-    url = account_api_url()
+    url = settings.current().account_api_url
     try:
         with httpx.Client(base_url=url, timeout=5) as http:
             response = http.put("/admin/faults", json=changes) if changes else http.get("/admin/faults")
     except httpx.HTTPError:
-        raise WorkshopError(f"The account API is not reachable at {url}. Start it with `python -m workshop up`.")
+        raise WorkshopError(f"The account API is not reachable at {url}. Start it with `python -m workshop up`.") from None
     if response.status_code != 200:
-        raise WorkshopError(response.json().get("message", response.text))
+        try:
+            message = response.json().get("message", response.text)
+        except ValueError:
+            message = response.text
+        raise WorkshopError(f"The account API refused: {message}")
     faults = response.json()
     print("  ".join(f"{name}={faults[name]}" for name in ("error_rate", "lost_response_rate", "delay_ms", "down")))
     return 0
@@ -286,44 +306,47 @@ def cmd_faults(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- up and notebook
 
 
+def _shown_path(path: Path) -> str:
+    """A path as the learner would type it: relative to the current folder when it is inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     servers.refuse_taken_port(args.port, "Temporal gRPC", "--port")
     servers.refuse_taken_port(args.ui_port, "Temporal Web UI", "--ui-port")
     servers.refuse_taken_port(args.api_port, "account API", "--api-port")
-    state = state_dir()
-    temporal = servers.start_dev_server(args.port, args.ui_port, db_file=state / "temporal.db",
-                                        log_path=state / "temporal.log")
-    try:
-        api = servers.start_account_api(args.api_port, db_file=state / "accounts.db",
-                                        log_path=state / "account_api.log")
-    except servers.ServiceError:
-        temporal.stop()
-        raise
-    print(f"Temporal server   {temporal.url}   (workflows are kept in {state / 'temporal.db'})")
-    print(f"Temporal Web UI   {temporal.ui_url}")
-    print(f"Account API       {api.url}")
-    print(f"Bank dashboard    {api.url}/")
-    if args.port != servers.DEFAULT_TEMPORAL_PORT or args.api_port != servers.DEFAULT_API_PORT:
-        print(f"\nIn other terminals: export TEMPORAL_ADDRESS={temporal.url} ACCOUNT_API_URL={api.url}")
-    print("\nReady. Leave this running; Ctrl-C stops both.", flush=True)
-
-    def on_terminate(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_terminate)
-    try:
-        while temporal.alive() and api.alive():
-            time.sleep(0.5)
-        dead = temporal if not temporal.alive() else api
-        print(f"{dead.name} stopped unexpectedly; see the log in {state}.", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nStopping ...", flush=True)
-        return 0
-    finally:
-        api.stop()
-        temporal.stop()
-        print("Stopped the Temporal server and the account API.", flush=True)
+    state = settings.state_dir()
+    stopping = threading.Event()
+    with stop_signals(lambda signum: stopping.set()):
+        temporal = servers.start_dev_server(args.port, args.ui_port, db_file=state / "temporal.db",
+                                            log_path=state / "temporal.log")
+        try:
+            api = servers.start_account_api(args.api_port, db_file=state / "accounts.db",
+                                            log_path=state / "account_api.log")
+        except servers.ServiceError:
+            temporal.stop()
+            raise
+        try:
+            print(f"Temporal server   {temporal.url}   (workflows are kept in {_shown_path(state / 'temporal.db')})")
+            print(f"Temporal Web UI   {temporal.ui_url}")
+            print(f"Account API       {api.url}")
+            print(f"Bank dashboard    {api.url}/")
+            if args.port != settings.DEFAULT_TEMPORAL_PORT or args.api_port != settings.DEFAULT_API_PORT:
+                print(f"\nIn other terminals: export TEMPORAL_ADDRESS={temporal.url} ACCOUNT_API_URL={api.url}")
+            print("\nReady. Leave this running; Ctrl-C stops both.", flush=True)
+            while not stopping.wait(0.5):
+                if not (temporal.alive() and api.alive()):
+                    dead = temporal if not temporal.alive() else api
+                    print(f"{dead.name} stopped unexpectedly; see its log in {_shown_path(state)}.", file=sys.stderr)
+                    return 1
+            return 0
+        finally:
+            api.stop()
+            temporal.stop()
+            print("\nStopped the Temporal server and the account API.", flush=True)
 
 
 def cmd_notebook(args: argparse.Namespace) -> int:
@@ -337,11 +360,11 @@ def cmd_notebook(args: argparse.Namespace) -> int:
         raise WorkshopError("JupyterLab is not installed: pip install -r requirements.txt")
     if servers.port_in_use(args.port):
         raise WorkshopError(f"Port {args.port} (JupyterLab) is already in use; choose another with --port.")
-    env = module_env(SOLUTIONS)
-    try:
-        return subprocess.call([jupyter, "lab", f"--port={args.port}", "--notebook-dir", str(NOTEBOOKS)], env=env)
-    except KeyboardInterrupt:
-        return 0
+    command = [jupyter, "lab", f"--port={args.port}", "--notebook-dir", str(NOTEBOOKS)]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in args.jupyter_args:
+        command.append("--allow-root")  # a container or a dev container runs as root; JupyterLab refuses without it
+    # JupyterLab asks "Shutdown this Jupyter server (y/[n])?" on Ctrl-C; SIGTERM stops it without a question.
+    return run_child([*command, *args.jupyter_args], settings.child_env(), interrupt=signal.SIGTERM)
 
 
 # --------------------------------------------------------------------------- the parser
@@ -351,41 +374,59 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m workshop", description="The Temporal Python SDK workshop.")
     commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    up = commands.add_parser("up", help="start the Temporal dev server (with Web UI) and the account API")
-    up.add_argument("--port", type=int, default=servers.DEFAULT_TEMPORAL_PORT, help="Temporal gRPC port")
-    up.add_argument("--ui-port", type=int, default=servers.DEFAULT_UI_PORT, help="Temporal Web UI port")
-    up.add_argument("--api-port", type=int, default=servers.DEFAULT_API_PORT, help="account API port")
-    up.set_defaults(func=cmd_up)
-
-    commands.add_parser("list", help="the modules and your progress").set_defaults(func=cmd_list)
-
-    def with_module(name: str, help: str, solution: bool = True) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help)
-        sub.add_argument("module", help="module number, e.g. 01")
-        if solution:
-            sub.add_argument("--solution", action="store_true", help="use solutions/ instead of exercises/")
-            sub.add_argument("--modules-dir", help=argparse.SUPPRESS)
+    def command(name: str, func: Callable[[argparse.Namespace], int], help: str, **kwargs: object) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help, **kwargs)  # type: ignore[arg-type]
+        sub.set_defaults(func=func)
         return sub
 
-    check = with_module("check", "check your exercise, Part by Part")
+    def module_arg(sub: argparse.ArgumentParser, optional: bool = False) -> None:
+        if optional:
+            sub.add_argument("module", nargs="?", help="module number, e.g. 01 (default: the module you are on)")
+        else:
+            sub.add_argument("module", help="module number, e.g. 01")
+
+    def solution_arg(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--solution", action="store_true", help="use solutions/ instead of exercises/")
+
+    up = command("up", cmd_up, "start the Temporal dev server (with Web UI) and the account API")
+    up.add_argument("--port", type=int, default=settings.DEFAULT_TEMPORAL_PORT, help="Temporal gRPC port")
+    up.add_argument("--ui-port", type=int, default=settings.DEFAULT_UI_PORT, help="Temporal Web UI port")
+    up.add_argument("--api-port", type=int, default=settings.DEFAULT_API_PORT, help="account API port")
+
+    command("list", cmd_list, "the modules and your progress")
+
+    check = command("check", cmd_check, "check your exercise, Part by Part")
+    module_arg(check, optional=True)
+    solution_arg(check)
+    check.add_argument("--watch", action="store_true", help="check again whenever you save a file of the module")
     check.add_argument("-v", "--verbose", action="store_true", help="show pytest's full output")
-    check.set_defaults(func=cmd_check)
-    with_module("hint", "the next hint for the Part you are on", solution=False).set_defaults(func=cmd_hint)
-    worker = with_module("worker", "run the module's worker")
-    worker.add_argument("--watch", action="store_true", help="restart the worker whenever a file changes")
-    worker.set_defaults(func=cmd_worker)
-    run = with_module("run", "run the module's runner (starts the workflow); other options go to the runner")
-    run.add_argument("--embedded", action="store_true", help="run a worker inside the runner")
-    run.set_defaults(func=cmd_run)
-    reset = with_module("reset", "restore the pristine exercise", solution=False)
+
+    module_arg(command("hint", cmd_hint, "the next hint for the Part you are on"), optional=True)
+
+    worker = command("worker", cmd_worker, "run the module's worker")
+    module_arg(worker)
+    solution_arg(worker)
+    worker.add_argument("--watch", action="store_true", help="restart the worker whenever you save a file")
+
+    run = command("run", cmd_run, "run the module's runner (starts its workflow); other options go to the runner",
+                  add_help=False)
+    module_arg(run)
+    solution_arg(run)
+
+    reset = command("reset", cmd_reset, "restore the pristine exercise")
+    module_arg(reset)
     reset.add_argument("--yes", action="store_true", help="overwrite your changes without asking")
-    reset.set_defaults(func=cmd_reset)
 
-    build_cmd = commands.add_parser("build", help="regenerate exercises/ from solutions/")
+    build_cmd = command("build", cmd_build, "regenerate exercises/ (and the README's module table) from solutions/")
     build_cmd.add_argument("--check", action="store_true", help="only report differences (exit 1 if any)")
-    build_cmd.set_defaults(func=cmd_build)
 
-    faults = commands.add_parser("faults", help="show or change the bank's fault mode")
+    new = command("new", cmd_new, "scaffold a new module (for maintainers)")
+    new.add_argument("number", help="two digits, e.g. 11")
+    new.add_argument("--topic", help="folder suffix, e.g. timers (default: from modules.toml)")
+    new.add_argument("--title", help="the module's title (default: from modules.toml)")
+    new.add_argument("--goal", help="one sentence: what the learner will learn")
+
+    faults = command("faults", cmd_faults, "show or change the bank's fault mode")
     faults.add_argument("--error-rate", type=float, dest="error_rate", help="share of requests refused with 503")
     faults.add_argument("--lost-response-rate", type=float, dest="lost_response_rate",
                         help="share of requests applied whose answer is lost (504)")
@@ -393,26 +434,33 @@ def parser() -> argparse.ArgumentParser:
     faults.add_argument("--down", action="store_true", default=None, help="refuse every request")
     faults.add_argument("--up", action="store_false", dest="down", help="answer requests again")
     faults.add_argument("--clear", action="store_true", help="no faults at all")
-    faults.set_defaults(func=cmd_faults)
 
-    notebook = commands.add_parser("notebook", help="start JupyterLab on notebooks/")
-    notebook.add_argument("--port", type=int, default=8888)
+    notebook = command("notebook", cmd_notebook, "start JupyterLab on notebooks/ (other options go to JupyterLab)")
+    notebook.add_argument("--port", type=int, default=settings.DEFAULT_JUPYTER_PORT)
     notebook.add_argument("--refresh", metavar="NN", help="re-execute module NN's notebook and save its outputs")
-    notebook.set_defaults(func=cmd_notebook)
     return top
+
+
+PASSES_EXTRA_ARGUMENTS = {"run": "runner_args", "notebook": "jupyter_args"}
 
 
 def main(argv: list[str] | None = None) -> int:
     top = parser()
     args, extra = top.parse_known_args(argv)
-    if extra and args.command != "run":
+    if extra and args.command not in PASSES_EXTRA_ARGUMENTS:
         top.error(f"unrecognized arguments: {' '.join(extra)}")
-    args.runner_args = extra
+    for name in PASSES_EXTRA_ARGUMENTS.values():
+        setattr(args, name, extra)
     try:
-        return args.func(args)
-    except (WorkshopError, catalog.UnknownModule, servers.ServiceError, build.MarkerError) as err:
+        code: int = args.func(args)
+        return code
+    except (WorkshopError, catalog.UnknownModule, catalog.MetadataError, servers.ServiceError, build.MarkerError,
+            settings.SettingsError, scaffold.ScaffoldError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C where no command handles it (a prompt, a build)
+        print("\nInterrupted.", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `python -m workshop list | head`
         sys.stderr.close()
         return 0

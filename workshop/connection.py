@@ -1,40 +1,39 @@
-"""The one way every worker, runner, notebook and test connects to Temporal and the account API.
+"""The one way every worker, runner, notebook and test connects to Temporal and names its task queues.
 
-Settings come from the environment (or a `temporal.toml` profile), never from literals in module code:
-TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY and the TLS settings point the same code at a
-shared classroom server or at Temporal Cloud. WORKSHOP_LEARNER keeps learners on a shared server apart.
+Settings come from the environment (or a `temporal.toml` profile), read when they are used, never
+from literals in module code and never at import: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+TEMPORAL_API_KEY and the TLS settings point the same code at a shared classroom server or at Temporal
+Cloud. WORKSHOP_LEARNER keeps learners on a shared server apart (see workshop/settings.py).
+
+Exercise and solution code never share a task queue or a workflow ID: names made for code under
+`solutions/` start with "solution-", so a solution worker never takes an exercise's workflow and the
+other way round.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import sys
-from typing import Any, Coroutine
+from collections.abc import Coroutine
+from typing import Any
 
 from temporalio.client import Client
-from temporalio.envconfig import ClientConfig
 from temporalio.worker import Worker
 
-DEFAULT_ADDRESS = "localhost:7233"
-DEFAULT_ACCOUNT_API = "http://127.0.0.1:8077"
+from workshop import settings
+
+SOLUTION_PACKAGE = "solutions"
 
 
 class TemporalUnreachable(ConnectionError):
     """No Temporal server answered at the configured address."""
 
 
-def client_config() -> dict:
-    config = dict(ClientConfig.load_client_connect_config())
-    config.setdefault("target_host", DEFAULT_ADDRESS)
-    return config
-
-
 async def connect() -> Client:
     """Connect to the configured Temporal server, or explain how to get one."""
-    config = client_config()
+    config = settings.temporal_connect_config()
     try:
         return await Client.connect(**config)
     except RuntimeError as err:
@@ -45,43 +44,46 @@ async def connect() -> Client:
         ) from err
 
 
-def learner_prefix() -> str:
-    """A learner's name as a prefix, so learners sharing one server don't share task queues."""
-    learner = os.environ.get("WORKSHOP_LEARNER", "").strip()
-    if not learner:
-        return ""
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", learner):
-        raise ValueError(
-            f"WORKSHOP_LEARNER={learner!r} is not usable as a prefix: "
-            "use up to 40 letters, digits, '.', '_' or '-'."
-        )
-    return learner + "-"
+def _prefix(package: str | None) -> str:
+    variant = "solution-" if (package or "").split(".")[0] == SOLUTION_PACKAGE else ""
+    return settings.current().learner_prefix() + variant
 
 
-def task_queue(name: str) -> str:
-    """The task queue of a module, e.g. task_queue("module01-durable-execution")."""
-    return learner_prefix() + name
+def module_name(package: str | None) -> str:
+    """"module02-retries" for the package "exercises.module02_retries"."""
+    return (package or "").rsplit(".", 1)[-1].replace("_", "-")
 
 
-def workflow_id(name: str) -> str:
-    """A fixed workflow ID, prefixed per learner in classroom mode."""
-    return learner_prefix() + name
+def task_queue(package: str | None) -> str:
+    """The task queue of the module whose package is ``package`` (pass ``__package__``).
+
+    "module02-retries" for exercises/, "solution-module02-retries" for solutions/, each prefixed with
+    the learner's name when WORKSHOP_LEARNER is set.
+    """
+    return _prefix(package) + module_name(package)
+
+
+def workflow_id(package: str | None, name: str) -> str:
+    """A workflow ID made by the module in ``package``: ``name``, told apart per learner and per variant."""
+    return _prefix(package) + name
 
 
 def account_api_url() -> str:
-    return os.environ.get("ACCOUNT_API_URL", DEFAULT_ACCOUNT_API).rstrip("/")
+    """The account API (the bank) that activities call: ACCOUNT_API_URL, by default http://127.0.0.1:8077."""
+    return settings.current().account_api_url
 
 
 def run_script(main: Coroutine[Any, Any, Any]) -> None:
-    """`asyncio.run` for the modules' workers and runners: a missing server or Ctrl-C ends the script
-    with a short message instead of a stack trace."""
+    """`asyncio.run` for the modules' workers and runners: a missing server, a setting that cannot be
+    used or Ctrl-C ends the script with a short message instead of a stack trace."""
     try:
         result = asyncio.run(main)
         code = result if isinstance(result, int) else 0
-    except TemporalUnreachable as err:
+    except (TemporalUnreachable, settings.SettingsError) as err:
         print(f"error: {err}", file=sys.stderr)
         code = 2
     except KeyboardInterrupt:
+        print("Stopped.", file=sys.stderr)
         code = 130
     # Leave without interpreter finalization: the SDK's native threads can still be winding down, and
     # tearing Python down under them sometimes aborts a process that has already finished its work.
@@ -91,19 +93,20 @@ def run_script(main: Coroutine[Any, Any, Any]) -> None:
 
 
 async def serve(worker: Worker) -> None:
-    """Run a worker until Ctrl-C or SIGTERM, then shut it down gracefully.
+    """Run a worker until Ctrl-C, SIGTERM or SIGHUP, then shut it down gracefully.
 
     A KeyboardInterrupt in the middle of the SDK's startup or shutdown can hang or abort the process,
     so the signals only set an event, and `async with worker` does the shutdown.
     """
     interrupted = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         try:
-            loop.add_signal_handler(signum, interrupted.set)
-        except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C stays a KeyboardInterrupt
+            loop.add_signal_handler(getattr(signal, name), interrupted.set)
+        except (AttributeError, NotImplementedError, RuntimeError):  # Windows: Ctrl-C stays a KeyboardInterrupt
             pass
     async with worker:
         print(f"Worker polling task queue {worker.task_queue!r}. Ctrl-C stops it.", flush=True)
         await interrupted.wait()
+        print("Stopping the worker: letting running tasks finish ...", flush=True)
     print("Worker stopped.", flush=True)

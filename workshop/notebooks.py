@@ -2,8 +2,8 @@
 
     python -m workshop notebook --refresh 01
 
-Runs the notebook against a private dev server and account API (as the test session does), so the
-committed outputs are what a learner sees on a fresh start.
+Runs the notebook against private servers (as the test session does), so the committed outputs are
+what a learner sees on a fresh start.
 """
 
 from __future__ import annotations
@@ -13,16 +13,15 @@ from nbclient import NotebookClient
 
 from workshop import catalog
 from workshop.paths import NOTEBOOKS
+from workshop.services import Services
 
 
 def refresh(module: catalog.Module) -> str:
-    from workshop.testing import Services  # starts the same servers the course suite uses
-
     if not module.notebook:
         raise ValueError(f"Module {module.number} has no notebook.")
     path = NOTEBOOKS / module.notebook
     services = Services()
-    services.ensure_started()
+    services.ensure_started()  # exports the servers' addresses: the kernel starts with this environment
     try:
         notebook = nbformat.read(path, as_version=4)
         NotebookClient(

@@ -18,12 +18,16 @@ from pathlib import Path
 import httpx
 
 from workshop.paths import ROOT
+from workshop.settings import LOCALHOST
 
-LOCALHOST = "127.0.0.1"
-# 5000 and 7000 are taken by AirPlay on macOS, so the account API lives elsewhere.
-DEFAULT_TEMPORAL_PORT = 7233
-DEFAULT_UI_PORT = 8233
-DEFAULT_API_PORT = 8077
+# A local server is a plain one: settings meant for a classroom server or Temporal Cloud (an API key,
+# TLS, a temporal.toml profile) must not reach the CLI that starts and checks it.
+LOCAL_CLI_FLAGS = ["--disable-config-file", "--disable-config-env"]
+
+
+def local_env() -> dict[str, str]:
+    """This environment without Temporal's connection settings."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("TEMPORAL_")}
 
 
 class ServiceError(RuntimeError):
@@ -103,20 +107,14 @@ class Service:
         self.process.wait(timeout=10)
 
 
-def _popen(args: list[str], log_path: Path | None, env: dict[str, str] | None = None) -> subprocess.Popen:
-    out = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    try:
-        return subprocess.Popen(
-            args,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=(os.name == "posix"),
-        )
-    finally:
-        if log_path:
-            out.close()
+def _popen(args: list[str], log_path: Path | None, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    # Its own session: Ctrl-C at the learner's terminal reaches `workshop up`, which stops the service.
+    options = {"stdin": subprocess.DEVNULL, "stderr": subprocess.STDOUT, "env": env,
+               "start_new_session": os.name == "posix"}
+    if log_path is None:
+        return subprocess.Popen(args, stdout=subprocess.DEVNULL, **options)  # type: ignore[call-overload]
+    with open(log_path, "ab") as out:
+        return subprocess.Popen(args, stdout=out, **options)  # type: ignore[call-overload]
 
 
 def _wait_until(ready, service: Service, timeout: float, log_path: Path | None) -> None:
@@ -160,8 +158,8 @@ def start_dev_server(
 ) -> Service:
     """Start `temporal server start-dev`; with ``db_file`` its workflows survive a restart."""
     port = port or free_port()
-    args = [find_binary("temporal"), "server", "start-dev", "--ip", LOCALHOST, "--port", str(port),
-            "--log-level", "warn"]
+    args = [find_binary("temporal"), "server", "start-dev", *LOCAL_CLI_FLAGS, "--ip", LOCALHOST,
+            "--port", str(port), "--log-level", "warn"]
     if headless:
         args.append("--headless")
     else:
@@ -169,14 +167,14 @@ def start_dev_server(
         args += ["--ui-port", str(ui_port), "--ui-disable-news-fetch"]
     if db_file:
         args += ["--db-filename", str(db_file)]
-    service = Service("Temporal dev server", _popen(args, log_path), f"{LOCALHOST}:{port}")
+    service = Service("Temporal dev server", _popen(args, log_path, local_env()), f"{LOCALHOST}:{port}")
 
     def serving() -> bool:
         # The port opens before the frontend is healthy; clients that connect then are refused.
         if not _accepts_connections(port):
             return False
-        health = subprocess.run([args[0], "operator", "cluster", "health", "--address", service.url],
-                                capture_output=True, text=True)
+        health = subprocess.run([args[0], "operator", "cluster", "health", *LOCAL_CLI_FLAGS,
+                                 "--address", service.url], capture_output=True, text=True, env=local_env())
         return health.returncode == 0 and "SERVING" in health.stdout
 
     _wait_until(serving, service, timeout, log_path)

@@ -1,118 +1,22 @@
-"""The course's pytest plugin: servers, targets, and helpers for the check suites.
+"""Helpers for the check suites and the course's tests: workers, histories, polling, the bank.
 
-Loaded by the root conftest.py. A check suite (tests/checks/test_moduleNN.py) is written once and runs
-against a *target*, the folder that holds the module folders:
-
-- `pytest` (the course suite) runs every check twice: against `solutions/`, where it must pass, and
-  against a pristine exercise built into a temporary folder, where it must fail with a message that
-  names its Part (an import error or a timeout without that name fails the course suite);
-- `python -m workshop check NN` runs one module's checks against the learner's `exercises/`.
-
-The session starts its own Temporal dev server and account API (in temporary folders) and exports
-TEMPORAL_ADDRESS and ACCOUNT_API_URL, so module code, worker subprocesses and notebook kernels (nbval)
-all reach them through workshop.connection.
+The fixtures (`target`, `client`, `time_skipping_env`, `bank`, `services`) come from workshop.plugin.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import sys
-import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from importlib import import_module
-from pathlib import Path
-from types import ModuleType
-from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
 
 import httpx
-import pytest
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
-
-from workshop import build, catalog
-from workshop.paths import SOLUTIONS, module_env
-from workshop.servers import Service, find_binary, start_account_api, start_dev_server
-
-TARGET_KINDS = ("solutions", "pristine")
-
-
-# --------------------------------------------------------------------------- targets
-
-
-@dataclass
-class Target:
-    """A folder of module folders that is importable as a package (solutions, exercises, a pristine build)."""
-
-    kind: str
-    root: Path
-
-    @property
-    def package(self) -> str:
-        return self.root.name
-
-    def folder(self, number: str) -> Path:
-        return self.root / catalog.get(number).folder
-
-    def dotted(self, number: str, name: str) -> str:
-        """The import name of a file of a module, for `python -m` and import_module."""
-        return f"{self.package}.{catalog.get(number).folder}.{name}"
-
-    def load(self, number: str, name: str) -> ModuleType:
-        return import_module(self.dotted(number, name))
-
-    def env(self) -> dict[str, str]:
-        """Environment for a subprocess that imports this target (a worker, a runner)."""
-        return module_env(self.root)
-
-    def __str__(self) -> str:
-        return self.kind
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("workshop")
-    group.addoption("--target", help="run the check suites against this folder of modules (e.g. exercises)")
-    group.addoption("--check-report", help="write each check's outcome, by Part, to this JSON file")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "part(letter): the Part of the module that a check belongs to")
-    config._workshop_results = []  # type: ignore[attr-defined]
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "target" in metafunc.fixturenames:
-        kinds = ["custom"] if metafunc.config.getoption("--target") else list(TARGET_KINDS)
-        metafunc.parametrize("target", kinds, indirect=True, scope="session")
-
-
-_targets: dict[str, Target] = {}
-
-
-@pytest.fixture(scope="session")
-def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Target:
-    kind = request.param
-    if kind not in _targets:
-        if kind == "custom":
-            root = Path(request.config.getoption("--target")).resolve()
-            _targets[kind] = Target(root.name, root)
-        elif kind == "solutions":
-            _targets[kind] = Target("solutions", SOLUTIONS)
-        else:
-            root = build.write_package(tmp_path_factory.mktemp("pristine") / "pristine_exercises")
-            _targets[kind] = Target("pristine", root)
-        if str(_targets[kind].root.parent) not in sys.path:
-            sys.path.insert(0, str(_targets[kind].root.parent))
-    return _targets[kind]
-
-
-# --------------------------------------------------------------------------- pristine exercises must fail
 
 
 def failure_text(exc: BaseException) -> str:
@@ -131,154 +35,15 @@ def failure_text(exc: BaseException) -> str:
     return "\n".join(parts)
 
 
-def _part_of(item: pytest.Item) -> str | None:
-    marker = item.get_closest_marker("part")
-    return marker.args[0] if marker else None
-
-
-def _target_kind(item: pytest.Item) -> str | None:
-    callspec = getattr(item, "callspec", None)
-    return callspec.params.get("target") if callspec else None
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item):
-    if _target_kind(item) != "pristine":
-        return (yield)
-    letter = _part_of(item)
-    try:
-        yield
-    except BaseException as exc:  # noqa: BLE001 - judged below, then swallowed: failing is the point
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        text = failure_text(exc)
-        if f"Part {letter}" not in text:
-            raise AssertionError(
-                f"On the pristine exercise this Part {letter} check failed for another reason than "
-                f"Part {letter}:\n{text}"
-            ) from exc
-        return None
-    raise AssertionError(f"The Part {letter} check passed on the pristine exercise: it cannot tell unsolved from solved.")
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    report = yield
-    report.workshop_part = _part_of(item)
-    if call.excinfo is not None and report.failed:
-        # The learner reads the messages first; pytest's own `assert` rewriting comes after them.
-        report.workshop_message = failure_text(call.excinfo.value).split("\nassert ")[0].strip()
-    return report
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if _config is None or not (report.when == "call" or report.failed):
-        return
-    _config._workshop_results.append(  # type: ignore[attr-defined]
-        {
-            "test": report.nodeid,
-            "part": getattr(report, "workshop_part", None),
-            "outcome": report.outcome,
-            "message": getattr(report, "workshop_message", "") if report.failed else "",
-        }
-    )
-
-
-_config: pytest.Config | None = None
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    global _config
-    _config = session.config
-
-
-# --------------------------------------------------------------------------- servers
-
-
-class Services:
-    """One dev server and one account API for the whole test session, each started on first use."""
-
-    def __init__(self) -> None:
-        self.temporal: Service | None = None
-        self.api: Service | None = None
-        self._dir: tempfile.TemporaryDirectory | None = None
-
-    @property
-    def state(self) -> Path:
-        if self._dir is None:
-            self._dir = tempfile.TemporaryDirectory(prefix="workshop-test-")
-            os.environ["WORKSHOP_STATE_DIR"] = self._dir.name
-            os.environ.pop("WORKSHOP_LEARNER", None)
-            # Notebook kernels and worker subprocesses import the workshop and the modules from here.
-            os.environ["PYTHONPATH"] = module_env(SOLUTIONS)["PYTHONPATH"]
-        return Path(self._dir.name)
-
-    def ensure_temporal(self) -> Service:
-        if self.temporal is None:
-            self.temporal = start_dev_server(headless=True, log_path=self.state / "temporal.log")
-            os.environ["TEMPORAL_ADDRESS"] = self.temporal.url
-            os.environ["TEMPORAL_NAMESPACE"] = "default"
-            os.environ.pop("TEMPORAL_API_KEY", None)
-        return self.temporal
-
-    def ensure_api(self) -> Service:
-        if self.api is None:
-            self.api = start_account_api(db_file=self.state / "accounts.db", log_path=self.state / "account_api.log")
-            os.environ["ACCOUNT_API_URL"] = self.api.url
-        return self.api
-
-    def ensure_started(self) -> "Services":
-        self.ensure_temporal()
-        self.ensure_api()
-        return self
-
-    def stop(self) -> None:
-        for service in (self.api, self.temporal):
-            if service:
-                service.stop()
-        if self._dir:
-            self._dir.cleanup()
-
-
-_services = Services()
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    # nbval items get no fixtures: their kernels must find the servers in the environment at launch.
-    if any(type(item).__module__.startswith("nbval") for item in session.items):
-        _services.ensure_started()
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    _services.stop()
-    path = session.config.getoption("--check-report", default=None)
-    if path:
-        Path(path).write_text(json.dumps(session.config._workshop_results, indent=2))
-
-
-@pytest.fixture(scope="session")
-async def client() -> Client:
-    """A client of the session's dev server."""
-    return await Client.connect(_services.ensure_temporal().url)
-
-
-@pytest.fixture(scope="session")
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=find_binary("temporal-test-server")
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
-
-
 class Bank:
     """A small client of the account API for checks and tests."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.http = httpx.Client(base_url=url, timeout=10)
+
+    def close(self) -> None:
+        self.http.close()
 
     def reset(self) -> None:
         self.http.post("/admin/reset").raise_for_status()
@@ -300,20 +65,6 @@ class Bank:
         response = self.http.put("/admin/faults", json=settings)
         response.raise_for_status()
         return response.json()
-
-
-@pytest.fixture
-def bank() -> Bank:
-    """The session's account API, reset to its seed accounts for this test."""
-    bank = Bank(_services.ensure_api().url)
-    bank.reset()
-    try:
-        yield bank
-    finally:
-        bank.http.close()
-
-
-# --------------------------------------------------------------------------- helpers for check suites
 
 
 def unique_id(prefix: str) -> str:
@@ -347,7 +98,7 @@ async def running_worker(
         yield queue
 
 
-async def history_events(handle: WorkflowHandle) -> list:
+async def history_events(handle: WorkflowHandle) -> list[HistoryEvent]:
     return [event async for event in handle.fetch_history_events()]
 
 
@@ -397,20 +148,3 @@ async def result_within(handle: WorkflowHandle, seconds: float, part: str, waiti
         raise AssertionError(
             f"Part {part}: the workflow did not finish within {seconds:.0f} s while {waiting_for}.{detail}"
         ) from None
-
-
-__all__ = [
-    "Bank",
-    "Services",
-    "Target",
-    "count_events",
-    "eventually",
-    "failure_text",
-    "history_events",
-    "last_task_failure",
-    "result_within",
-    "root_cause",
-    "running_worker",
-    "unique_id",
-    "until_first_task_completed",
-]

@@ -1,7 +1,8 @@
-"""Starts the payroll (or attaches to the one already running) and waits for its result.
+"""Starts a month's payroll (or attaches to it while it runs) and waits for its result.
 
-    python -m workshop run 01              # needs a worker: python -m workshop worker 01
-    python -m workshop run 01 --embedded   # runs a worker in this process too
+    python -m workshop run 01                       # needs a worker: python -m workshop worker 01
+    python -m workshop run 01 --embedded            # runs a worker in this process too
+    python -m workshop run 01 --month december      # each month's payroll runs once
 """
 
 from __future__ import annotations
@@ -10,39 +11,46 @@ import argparse
 from contextlib import nullcontext
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from workshop.connection import connect, run_script
 from workshop.money import format_cents
 
-from .shared import PAYROLL_WORKFLOW_ID, TASK_QUEUE, PayrollInput, november_payroll
+from .shared import PayrollInput, monthly_payroll, payroll_workflow_id, task_queue
 from .worker import build_worker
 from .workflow import PayrollWorkflow
 
 
-async def start_payroll(
-    client: Client, payroll: PayrollInput, workflow_id: str = PAYROLL_WORKFLOW_ID, task_queue: str = TASK_QUEUE
-) -> WorkflowHandle:
-    # TODO Part B: Start the payroll with a fixed workflow ID and attach to a running one.
-    raise NotImplementedError('Part B is not done yet: Start the payroll with a fixed workflow ID and attach to a running one. See README.md, Part B.')
+async def start_payroll(client: Client, payroll: PayrollInput, workflow_id: str, queue: str) -> WorkflowHandle:
+    """Start the payroll under ``workflow_id``: attach to it while it runs, refuse once it has run."""
+    # TODO Part B: Start each month's payroll once: a fixed workflow ID, attached to while it runs.
+    raise NotImplementedError("Part B is not done yet: Start each month's payroll once: a fixed workflow ID, attached to while it runs. See README.md, Part B.")
 
 
-async def main(embedded: bool, pause_seconds: float) -> None:
+async def main(args: argparse.Namespace) -> int:
     client = await connect()
-    handle = await start_payroll(client, november_payroll(pause_seconds))
+    workflow_id = payroll_workflow_id(args.month)
+    try:
+        handle = await start_payroll(client, monthly_payroll(args.month, args.pause), workflow_id, task_queue())
+    except WorkflowAlreadyStartedError:
+        print(f"The {args.month} payroll ({workflow_id}) has already run; it is not paid twice.")
+        print("Its history: temporal workflow show --workflow-id " + workflow_id)
+        print("Another month: python -m workshop run 01 --month <month>")
+        return 1
     print(f"Payroll workflow {handle.id} is running (run {handle.result_run_id}).")
-    print("Kill the worker while it runs, start it again, and watch the payroll carry on.")
-    async with build_worker(client) if embedded else nullcontext():
+    print("Kill the worker while it runs, start it again, and watch the payroll carry on.", flush=True)
+    async with build_worker(client) if args.embedded else nullcontext():
         result = await handle.result()
     for confirmation in result.confirmations:
         print(f"  paid {confirmation.employee:<6} {format_cents(confirmation.amount_cents):>10}"
               f"  (transaction {confirmation.transaction_id})")
     print(f"Payroll complete: {len(result.confirmations)} payments, {format_cents(result.total_cents)} in total.")
+    return 0
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--embedded", action="store_true", help="run a worker in this process as well")
+    parser.add_argument("--month", default="november", help="the payroll's month, part of its workflow ID")
     parser.add_argument("--pause", type=float, default=5.0, help="seconds between two payments (default 5)")
-    args = parser.parse_args()
-    run_script(main(args.embedded, args.pause))
+    run_script(main(parser.parse_args()))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from .activities import pay_salary
-    from .shared import PayrollInput, PayrollResult
+
+    from .activities import PayrollActivities
+    from .shared import PayrollInput, PayrollResult, SalaryDeposit
 
 
 @workflow.defn

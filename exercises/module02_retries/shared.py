@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workshop.connection import task_queue
+from workshop import connection
 
-TASK_QUEUE = task_queue("module02-retries")
 
-# Error types that no retry can fix. The activities raise them; the workflow's retry policy names them.
-INSUFFICIENT_FUNDS = "InsufficientFunds"
-UNKNOWN_ACCOUNT = "UnknownAccount"
-INVALID_AMOUNT = "InvalidAmount"
+def task_queue() -> str:
+    """This module's task queue, read when a worker or a runner starts (so WORKSHOP_LEARNER counts)."""
+    return connection.task_queue(__package__)
 
 
 @dataclass
@@ -24,11 +22,11 @@ class TransferInput:
 
 @dataclass
 class BankRequest:
-    """One call to the bank: which account, how much, and the transfer step it belongs to."""
+    """One call to the bank: which account, how much, and the idempotency key of the transfer's step."""
 
     account: str
     amount_cents: int
-    step: str  # "withdraw", "deposit" or "refund": part of the idempotency key
+    key: str  # made by the workflow with workshop.bank.idempotency_key(step): the same for every attempt
     reference: str = ""
 
 

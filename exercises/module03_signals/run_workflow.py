@@ -16,69 +16,35 @@ import time
 import uuid
 from contextlib import nullcontext
 
-import httpx
-from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from workshop.connection import account_api_url, connect, run_script
+from workshop.bank import BankClient
+from workshop.connection import connect, run_script
 from workshop.money import format_cents
 
+from .client import post_account_event, send_decision, start_review, start_transfer
 from .shared import (
-    TASK_QUEUE,
-    TRANSFER_WORKFLOW_ID,
     AccountEvent,
-    AccountState,
     Approval,
     ReviewRequest,
     TransferRequest,
     account_workflow_id,
+    task_queue,
+    transfer_workflow_id,
 )
 from .worker import build_worker
-from .workflow import AccountEntityWorkflow, FraudReviewWorkflow, TransferApprovalWorkflow
-
-
-async def start_transfer(
-    client: Client, request: TransferRequest, workflow_id: str = TRANSFER_WORKFLOW_ID, task_queue: str = TASK_QUEUE
-) -> WorkflowHandle:
-    return await client.start_workflow(
-        TransferApprovalWorkflow.run, request, id=workflow_id, task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
-
-
-async def send_decision(client: Client, workflow_id: str, approval: Approval) -> None:
-    """Deliver an approval (or a rejection) to the transfer waiting under `workflow_id`."""
-    handle = client.get_workflow_handle_for(TransferApprovalWorkflow.run, workflow_id)
-    # TODO Part B: Send the decision from a client with a typed handle.signal
-    raise NotImplementedError('Part B is not done yet: Send the decision from a client with a typed handle.signal. See README.md, Part B.')
-
-
-async def start_review(client: Client, review: ReviewRequest, task_queue: str = TASK_QUEUE) -> WorkflowHandle:
-    return await client.start_workflow(
-        FraudReviewWorkflow.run, review, id=f"review-{review.transfer_workflow_id}", task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
-
-
-async def post_account_event(
-    client: Client, account_id: str, event: AccountEvent, task_queue: str = TASK_QUEUE
-) -> WorkflowHandle:
-    """Send `event` to the account's entity workflow, starting the entity if it is not running yet."""
-    # TODO Part D: Signal-with-start: the first event creates the entity workflow, later ones reach it
-    raise NotImplementedError('Part D is not done yet: Signal-with-start: the first event creates the entity workflow, later ones reach it. See README.md, Part D.')
-
 
 # --------------------------------------------------------------------------- the commands
 
 
 async def run_transfer(client: Client, args: argparse.Namespace) -> None:
     request = TransferRequest(args.source, args.destination, args.amount)
-    handle = await start_transfer(client, request)
+    handle = await start_transfer(client, request, transfer_workflow_id(), task_queue())
     print(f"Transfer {handle.id} of {format_cents(request.amount_cents)} from {request.from_account} "
           f"to {request.to_account} is waiting for a decision.")
     if args.review:
-        review = await start_review(client, ReviewRequest(handle.id, request.amount_cents))
+        review = await start_review(client, ReviewRequest(handle.id, request.amount_cents), task_queue())
         approval = await review.result()
         verdict = "approved" if approval.approved else "rejected"
         print(f"Fraud review {review.id} {verdict} it ({approval.comment}).")
@@ -95,14 +61,14 @@ async def run_transfer(client: Client, args: argparse.Namespace) -> None:
 async def run_decision(client: Client, args: argparse.Namespace) -> None:
     approval = Approval(args.by, args.command == "approve", args.comment)
     try:
-        await send_decision(client, args.workflow_id, approval)
+        await send_decision(client, args.workflow_id or transfer_workflow_id(), approval)
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
         # A plain signal needs a running execution; nothing is started for it.
-        print(f"No running workflow {args.workflow_id!r} to signal: {err.message}")
+        print(f"No running workflow {args.workflow_id or transfer_workflow_id()!r} to signal: {err.message}")
         return
-    print(f"Sent decide({approval}) to {args.workflow_id}.")
+    print(f"Sent decide({approval}) to {args.workflow_id or transfer_workflow_id()}.")
 
 
 async def run_events(client: Client, args: argparse.Namespace) -> None:
@@ -112,7 +78,7 @@ async def run_events(client: Client, args: argparse.Namespace) -> None:
         # Deposits and withdrawals alternate: applied out of order, a withdrawal could find too little money.
         kind = "deposit" if number % 2 else "withdraw"
         event = AccountEvent(f"{batch}-{number}", kind, 500, note=f"{number} of {args.count}")
-        handle = await post_account_event(client, args.account, event)
+        handle = await post_account_event(client, args.account, event, task_queue())
         run_ids.add(handle.result_run_id)
     print(f"Posted {args.count} events to {account_workflow_id(args.account)} with signal-with-start "
           f"({len(run_ids)} execution).")
@@ -129,12 +95,11 @@ async def run_events(client: Client, args: argparse.Namespace) -> None:
 async def wait_for_ledger(account: str, prefix: str, count: int, seconds: float = 60) -> list[str]:
     """The event IDs the bank applied to `account` (oldest first), once `count` arrived or time ran out."""
     deadline = time.monotonic() + seconds
-    async with httpx.AsyncClient(base_url=account_api_url(), timeout=10) as http:
+    async with BankClient() as bank:
         while True:
-            response = await http.get(f"/accounts/{account}/ledger", params={"limit": 1000})
-            response.raise_for_status()
+            ledger = await bank.call("GET", f"/accounts/{account}/ledger?limit=1000")
             applied = [entry["reference"].split(":")[0].removeprefix("event ")
-                       for entry in reversed(response.json()["entries"])
+                       for entry in reversed(ledger["entries"])
                        if (entry["reference"] or "").startswith(prefix)]
             if len(applied) >= count or time.monotonic() > deadline:
                 return applied
@@ -161,7 +126,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         decision = commands.add_parser(name, help=f"{name} the waiting transfer (sends the decide signal)")
         decision.add_argument("--by", default="carol", help="who decides")
         decision.add_argument("--comment", default="")
-        decision.add_argument("--workflow-id", default=TRANSFER_WORKFLOW_ID)
+        decision.add_argument("--workflow-id", help="the transfer to decide (default: the module's transfer)")
     events = commands.add_parser("events", help="post a burst of events to an account entity")
     events.add_argument("--account", default="carol")
     events.add_argument("--count", type=int, default=20)

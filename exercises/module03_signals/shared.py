@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from workshop.connection import task_queue, workflow_id
+from workshop import connection
 
-TASK_QUEUE = task_queue("module03-signals")
-TRANSFER_WORKFLOW_ID = workflow_id("transfer-module03")
+
+def task_queue() -> str:
+    """This module's task queue, read when a worker or a runner starts (so WORKSHOP_LEARNER counts)."""
+    return connection.task_queue(__package__)
+
+
+def transfer_workflow_id() -> str:
+    """The ID of the module's transfer: fixed, so `run 03 approve` finds the transfer that waits."""
+    return connection.workflow_id(__package__, "transfer-module03")
 
 # The fraud review approves transfers up to this amount on its own; bigger ones need a person.
 AUTO_APPROVAL_LIMIT_CENTS = 50_000
@@ -54,7 +61,7 @@ class MoneyMovement:
     account: str
     amount_cents: int
     reference: str
-    idempotency_key: str
+    idempotency_key: str  # made by the workflow with workshop.bank.idempotency_key(step)
 
 
 @dataclass
@@ -100,8 +107,9 @@ class Posting:
 
     account_id: str
     event: AccountEvent
+    idempotency_key: str  # the event's: a retried or replayed event is applied once
 
 
 def account_workflow_id(account_id: str) -> str:
     """One entity workflow per account: the ID is derived from the account, never random."""
-    return workflow_id(f"account-{account_id}")
+    return connection.workflow_id(__package__, f"account-{account_id}")

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Worker
 
-from workshop.connection import client_config, run_script
+from workshop.bank import BankClient
+from workshop.connection import run_script
+from workshop.settings import temporal_connect_config
 
-from .activities import deposit, withdraw
+from .activities import BankActivities
 from .shared import TransferInput, transfer_workflow_id
 from .workflow_before_change import MoneyTransferWorkflowBeforeChange
 
@@ -25,10 +27,11 @@ HISTORY_FILE = Path(__file__).with_name("histories") / "transfer_before_change.j
 
 async def record(path: Path = HISTORY_FILE) -> Path:
     # A fixed identity keeps the machine's name out of the committed file.
-    client = await Client.connect(**client_config(), identity="module04-recorder")
+    client = await Client.connect(**temporal_connect_config(), identity="module04-recorder")
     queue = "module04-record-history"
+    activities = BankActivities(BankClient())
     async with Worker(client, task_queue=queue, workflows=[MoneyTransferWorkflowBeforeChange],
-                      activities=[withdraw, deposit], identity="module04-recorder"):
+                      activities=[activities.withdraw, activities.deposit], identity="module04-recorder"):
         handle = await client.start_workflow(
             MoneyTransferWorkflowBeforeChange.run,
             TransferInput("carol", "dave", 4_200, "lunch"),
@@ -36,10 +39,13 @@ async def record(path: Path = HISTORY_FILE) -> Path:
             task_queue=queue,
         )
         await handle.result()
-    history = await handle.fetch_history()
+    save(await handle.fetch_history(), path)
+    return path
+
+
+def save(history: WorkflowHistory, path: Path) -> None:
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(json.loads(history.to_json()), indent=2) + "\n", encoding="utf-8")
-    return path
 
 
 async def main() -> None:

@@ -9,11 +9,7 @@ finds the event for you: the WorkflowTaskCompleted event that scheduled the fail
 from __future__ import annotations
 
 import argparse
-import uuid
 
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import EventType
-from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client
 
 from workshop.connection import connect, run_script

@@ -12,20 +12,21 @@ import asyncio
 from contextlib import nullcontext
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import FailureError
 
 from workshop.connection import connect, run_script
 from workshop.money import format_cents
 
-from .shared import TASK_QUEUE, TransferInput, example_transfer, transfer_workflow_id
+from .shared import TransferInput, example_transfer, task_queue, transfer_workflow_id
 from .worker import build_worker
 from .workflow import MoneyTransferWorkflow
 
 
 async def start_transfer(
-    client: Client, transfer: TransferInput, workflow_id: str | None = None, task_queue: str = TASK_QUEUE
+    client: Client, transfer: TransferInput, workflow_id: str | None = None, queue: str | None = None
 ) -> WorkflowHandle:
     return await client.start_workflow(
-        MoneyTransferWorkflow.run, transfer, id=workflow_id or transfer_workflow_id(), task_queue=task_queue
+        MoneyTransferWorkflow.run, transfer, id=workflow_id or transfer_workflow_id(), task_queue=queue or task_queue()
     )
 
 
@@ -44,7 +45,7 @@ async def main(embedded: bool, max_attempts: int) -> None:
         raise
     except WorkflowFailureError as err:
         cause = err.cause
-        while getattr(cause, "cause", None) is not None:
+        while isinstance(cause, FailureError) and cause.cause is not None:
             cause = cause.cause
         print(f"Transfer {handle.id} failed: {cause}")
         return

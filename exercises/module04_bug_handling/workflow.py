@@ -8,9 +8,9 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from workshop.money import format_cents
+    from workshop.bank import idempotency_key
 
-    from .activities import check_account, deposit, withdraw
+    from .activities import BankActivities
     from .shared import (
         CHECK_TARGET_PATCH,
         LARGE_TRANSFER_CENTS,
@@ -29,22 +29,23 @@ class MoneyTransferWorkflow:
             description += " (large: " + transfer.amount_cents + " cents)"
         workflow.logger.info("Transferring %d cents from %s to %s", transfer.amount_cents, transfer.source,
                              transfer.target)
-        options = {
-            "start_to_close_timeout": timedelta(seconds=15),
-            # Unlimited attempts, as by default: a bug in an activity waits here until fixed code is
-            # deployed. Only the longest pause between attempts is cut from 100 s to 10 s, so that a
-            # fixed worker gets going quickly in class.
-            "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10),
-                                        maximum_attempts=transfer.max_attempts),
-        }
+        attempt_timeout = timedelta(seconds=15)
+        # Unlimited attempts, as by default: a bug in an activity waits here until fixed code is deployed.
+        # Only the longest pause between attempts is cut from 100 s to 10 s, so that a fixed worker gets
+        # going quickly in class.
+        retry_policy = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=transfer.max_attempts)
 
         # TODO Part C: Check the target account before moving money, guarded with workflow.patched.
 
-        withdrawal = await workflow.execute_activity(
-            withdraw, BankOperation(transfer.source, transfer.amount_cents, description), **options
+        withdrawal = await workflow.execute_activity_method(
+            BankActivities.withdraw,
+            BankOperation(transfer.source, transfer.amount_cents, description, idempotency_key("withdraw")),
+            start_to_close_timeout=attempt_timeout, retry_policy=retry_policy,
         )
-        deposited = await workflow.execute_activity(
-            deposit, BankOperation(transfer.target, transfer.amount_cents, description), **options
+        deposited = await workflow.execute_activity_method(
+            BankActivities.deposit,
+            BankOperation(transfer.target, transfer.amount_cents, description, idempotency_key("deposit")),
+            start_to_close_timeout=attempt_timeout, retry_policy=retry_policy,
         )
         return TransferResult(
             reference=transfer.reference,

@@ -16,37 +16,15 @@ import argparse
 from contextlib import nullcontext
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError, WorkflowQueryRejectedError
-from temporalio.common import QueryRejectCondition, WorkflowIDConflictPolicy
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
 
 from workshop.connection import connect, run_script
 from workshop.money import format_cents
 
-from .shared import TASK_QUEUE, TRANSFER_WORKFLOW_ID, TransferProgress, TransferRequest
+from .client import progress_if_open, progress_of, start_transfer
+from .shared import TransferProgress, TransferRequest, task_queue, transfer_workflow_id
 from .worker import build_worker
 from .workflow import TransferWorkflow
-
-
-async def start_transfer(
-    client: Client, request: TransferRequest, workflow_id: str = TRANSFER_WORKFLOW_ID, task_queue: str = TASK_QUEUE
-) -> WorkflowHandle:
-    return await client.start_workflow(
-        TransferWorkflow.run, request, id=workflow_id, task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
-
-
-async def progress_of(client: Client, workflow_id: str) -> TransferProgress:
-    """The progress of the transfer under `workflow_id`, running or closed."""
-    # TODO Part B: Query a transfer by its workflow ID, also after it completed
-    raise NotImplementedError('Part B is not done yet: Query a transfer by its workflow ID, also after it completed. See README.md, Part B.')
-
-
-async def progress_if_open(client: Client, workflow_id: str) -> TransferProgress:
-    """The progress of a running transfer; raises WorkflowQueryRejectedError once it has closed."""
-    handle = client.get_workflow_handle_for(TransferWorkflow.run, workflow_id)
-    # TODO Part D: Have the server reject the query once the transfer has closed
-    return await handle.query(TransferWorkflow.progress)
 
 
 def describe(progress: TransferProgress) -> str:
@@ -61,7 +39,7 @@ def describe(progress: TransferProgress) -> str:
 
 async def run_start(client: Client, args: argparse.Namespace) -> None:
     request = TransferRequest(args.source, args.destination, args.amount)
-    handle = await start_transfer(client, request, args.workflow_id)
+    handle = await start_transfer(client, request, args.workflow_id, task_queue())
     print(f"Transfer {handle.id}: {format_cents(request.amount_cents)} from {request.from_account} "
           f"to {request.to_account}.")
     print("progress:", describe(await progress_of(client, handle.id)))
@@ -111,6 +89,7 @@ COMMANDS = {"start": run_start, "confirm": run_confirm, "progress": run_progress
 
 async def main(args: argparse.Namespace) -> None:
     client = await connect()
+    args.workflow_id = args.workflow_id or transfer_workflow_id()
     async with build_worker(client) if args.embedded else nullcontext():
         await COMMANDS[args.command](client, args)
 
@@ -118,7 +97,7 @@ async def main(args: argparse.Namespace) -> None:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--embedded", action="store_true", help="run a worker in this process as well")
-    parser.add_argument("--workflow-id", default=TRANSFER_WORKFLOW_ID)
+    parser.add_argument("--workflow-id", help="the transfer (default: the module's transfer-module05)")
     commands = parser.add_subparsers(dest="command")
     for name, help in (("start", "start the transfer (the default)"), ("demo", "start, query, confirm, query")):
         start = commands.add_parser(name, help=help)

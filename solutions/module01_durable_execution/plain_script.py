@@ -1,6 +1,6 @@
 """The same payroll without Temporal: a loop in one process.
 
-    python -m solutions.module01_durable_execution.plain_script
+    python -m exercises.module01_durable_execution.plain_script
 
 Kill it (Ctrl-C) after a payment or two and run it again: it has no memory of where it was, so it starts
 over and pays the first employees a second time.
@@ -16,11 +16,11 @@ import httpx
 from workshop.connection import account_api_url
 from workshop.money import format_cents
 
-from .shared import november_payroll
+from .shared import monthly_payroll
 
 
 def run_payroll(pause_seconds: float) -> None:
-    payroll = november_payroll(pause_seconds)
+    payroll = monthly_payroll("november", pause_seconds)
     with httpx.Client(base_url=account_api_url(), timeout=10) as http:
         for number, payment in enumerate(payroll.payments, start=1):
             if number > 1:

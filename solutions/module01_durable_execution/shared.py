@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from workshop.connection import task_queue, workflow_id
+from workshop import connection
 
-TASK_QUEUE = task_queue("module01-durable-execution")
-PAYROLL_WORKFLOW_ID = workflow_id("payroll-module01")
+
+def task_queue() -> str:
+    """This module's task queue, read when a worker or a runner starts (so WORKSHOP_LEARNER counts)."""
+    return connection.task_queue(__package__)
+
+
+def payroll_workflow_id(month: str) -> str:
+    """One workflow ID per month's payroll: the ID is what makes each month's payroll a single thing."""
+    return connection.workflow_id(__package__, f"payroll-{month}")
 
 
 @dataclass
@@ -18,9 +25,19 @@ class Payment:
 
 @dataclass
 class PayrollInput:
+    month: str
     payments: list[Payment]
     # The pause between two payments: long enough to kill the worker in the middle of the run.
     pause_seconds: float = 5.0
+
+
+@dataclass
+class SalaryDeposit:
+    """The activity's input: one payment, with the idempotency key the workflow made for it."""
+
+    payment: Payment
+    key: str
+    reference: str
 
 
 @dataclass
@@ -40,9 +57,10 @@ class PayrollResult:
         return sum(c.amount_cents for c in self.confirmations)
 
 
-def november_payroll(pause_seconds: float = 5.0) -> PayrollInput:
-    """The payroll the runner, the notebook and the tests start."""
+def monthly_payroll(month: str = "november", pause_seconds: float = 5.0) -> PayrollInput:
+    """The payroll the runner, the notebook and the tests start: the same four salaries every month."""
     return PayrollInput(
+        month=month,
         payments=[
             Payment("alice", 310_000),
             Payment("bob", 285_000),

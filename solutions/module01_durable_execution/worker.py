@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+from temporalio.client import Client
 from temporalio.worker import Worker
 
+from workshop.bank import BankClient
 from workshop.connection import connect, run_script, serve
 
-from .activities import pay_salary
-from .shared import TASK_QUEUE
+from .activities import PayrollActivities
+from .shared import task_queue
 from .workflow import PayrollWorkflow
 
 
-def build_worker(client) -> Worker:
-    return Worker(client, task_queue=TASK_QUEUE, workflows=[PayrollWorkflow], activities=[pay_salary])
+def build_worker(client: Client, bank: BankClient | None = None) -> Worker:
+    """The module's worker; its activities share ``bank`` (one client of the bank is made if none is given)."""
+    activities = PayrollActivities(bank or BankClient())
+    return Worker(client, task_queue=task_queue(), workflows=[PayrollWorkflow], activities=[activities.pay_salary])
 
 
 async def main() -> None:
     client = await connect()
-    await serve(build_worker(client))
+    async with BankClient() as bank:
+        await serve(build_worker(client, bank))
 
 
 if __name__ == "__main__":

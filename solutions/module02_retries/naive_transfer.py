@@ -38,4 +38,4 @@ if __name__ == "__main__":
     try:
         transfer(args.source, args.target, args.amount)
     except httpx.HTTPStatusError as err:
-        raise SystemExit(f"Transfer failed halfway? {err.response.status_code} from {err.request.url.path}")
+        raise SystemExit(f"Transfer failed halfway? {err.response.status_code} from {err.request.url.path}") from None

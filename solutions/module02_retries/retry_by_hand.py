@@ -30,8 +30,10 @@ def post_with_retries(http: httpx.Client, path: str, amount_cents: int) -> httpx
         )
         if response.status_code < 500:
             return response
-        print(f"  attempt {attempt} of {path}: {response.status_code}, retrying", flush=True)
-        time.sleep(0.2 * attempt)
+        then = "retrying" if attempt < ATTEMPTS else "giving up"
+        print(f"  attempt {attempt} of {ATTEMPTS}, {path}: {response.status_code}, {then}", flush=True)
+        if attempt < ATTEMPTS:
+            time.sleep(0.2 * attempt)
     return response
 
 
@@ -52,4 +54,4 @@ if __name__ == "__main__":
     try:
         transfer(args.source, args.target, args.amount)
     except httpx.HTTPStatusError as err:
-        raise SystemExit(f"Gave up: {err.response.status_code} from {err.request.url.path}")
+        raise SystemExit(f"Stopped: {err.response.status_code} from {err.request.url.path}") from None

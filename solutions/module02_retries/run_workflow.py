@@ -12,34 +12,34 @@ import uuid
 from contextlib import nullcontext
 
 from temporalio.client import WorkflowFailureError
-from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.exceptions import ApplicationError
 
 from workshop.connection import connect, run_script, workflow_id
 from workshop.money import format_cents
 
-from .shared import TASK_QUEUE, TransferInput
+from .shared import TransferInput, task_queue
 from .worker import build_worker
 from .workflow import MoneyTransferWorkflow
 
 
-def failure_reason(error: FailureError) -> str:
+def failure_reason(error: BaseException | None) -> str:
     """The message of the first ApplicationError in the chain (workflow -> activity -> application)."""
-    while not isinstance(error, ApplicationError) and getattr(error, "cause", None) is not None:
-        error = error.cause
-    return error.message
+    while error is not None and not isinstance(error, ApplicationError):
+        error = getattr(error, "cause", None)
+    return error.message if error is not None else "no reason given"
 
 
 async def main(args: argparse.Namespace) -> int:
     client = await connect()
     transfer = TransferInput(args.source, args.target, args.amount, reference=args.reference)
-    transfer_id = workflow_id(f"transfer-{uuid.uuid4().hex[:8]}")
+    transfer_id = workflow_id(__package__, f"transfer-{uuid.uuid4().hex[:8]}")
     print(f"Transferring {format_cents(transfer.amount_cents)} from {transfer.source} to {transfer.target} "
           f"(workflow {transfer_id})")
 
     try:
         async with build_worker(client) if args.embedded else nullcontext():
             result = await client.execute_workflow(
-                MoneyTransferWorkflow.run, transfer, id=transfer_id, task_queue=TASK_QUEUE
+                MoneyTransferWorkflow.run, transfer, id=transfer_id, task_queue=task_queue()
             )
     except WorkflowFailureError as failure:
         print(f"Transfer failed: {failure_reason(failure.cause)}")

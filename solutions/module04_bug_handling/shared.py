@@ -5,9 +5,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from workshop.connection import task_queue, workflow_id
+from workshop import connection
 
-TASK_QUEUE = task_queue("module04-bug-handling")
+
+def task_queue() -> str:
+    """This module's task queue, read when a worker or a runner starts (so WORKSHOP_LEARNER counts)."""
+    return connection.task_queue(__package__)
+
 
 # Transfers from this amount on get a note on the bank's ledger (and, in Jerry's version, a bug).
 LARGE_TRANSFER_CENTS = 10_000
@@ -34,6 +38,9 @@ class BankOperation:
     account: str
     amount_cents: int
     description: str
+    # Made by the workflow with workshop.bank.idempotency_key(step). It keeps the first run's ID, so a
+    # reset run of the same transfer (Part D) sends the same key, and the bank applies the step once.
+    key: str = ""
 
 
 @dataclass
@@ -51,8 +58,8 @@ class TransferResult:
 
 
 def transfer_workflow_id() -> str:
-    """A fresh workflow ID per transfer; the workflow ID is also what makes the bank calls idempotent."""
-    return workflow_id(f"transfer-{uuid.uuid4().hex[:8]}")
+    """A fresh workflow ID per transfer."""
+    return connection.workflow_id(__package__, f"transfer-{uuid.uuid4().hex[:8]}")
 
 
 def example_transfer(max_attempts: int = 0) -> TransferInput:

@@ -8,9 +8,10 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from workshop.bank import idempotency_key
     from workshop.money import format_cents
 
-    from .activities import check_account, deposit, withdraw
+    from .activities import BankActivities
     from .shared import (
         CHECK_TARGET_PATCH,
         LARGE_TRANSFER_CENTS,
@@ -34,28 +35,30 @@ class MoneyTransferWorkflow:
         # <<< Fixed bug
         workflow.logger.info("Transferring %d cents from %s to %s", transfer.amount_cents, transfer.source,
                              transfer.target)
-        options = {
-            "start_to_close_timeout": timedelta(seconds=15),
-            # Unlimited attempts, as by default: a bug in an activity waits here until fixed code is
-            # deployed. Only the longest pause between attempts is cut from 100 s to 10 s, so that a
-            # fixed worker gets going quickly in class.
-            "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10),
-                                        maximum_attempts=transfer.max_attempts),
-        }
+        attempt_timeout = timedelta(seconds=15)
+        # Unlimited attempts, as by default: a bug in an activity waits here until fixed code is deployed.
+        # Only the longest pause between attempts is cut from 100 s to 10 s, so that a fixed worker gets
+        # going quickly in class.
+        retry_policy = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=transfer.max_attempts)
 
         # >>> Part C: Check the target account before moving money, guarded with workflow.patched.
         # Executions that started before this step existed replay without it: their history has no
         # marker for the patch, so patched() is False for them, and True for every new execution.
         if workflow.patched(CHECK_TARGET_PATCH):
-            await workflow.execute_activity(check_account, transfer.target, **options)
+            await workflow.execute_activity_method(BankActivities.check_account, transfer.target,
+                                                   start_to_close_timeout=attempt_timeout, retry_policy=retry_policy)
         # --- exercise version:
         # <<< Part C
 
-        withdrawal = await workflow.execute_activity(
-            withdraw, BankOperation(transfer.source, transfer.amount_cents, description), **options
+        withdrawal = await workflow.execute_activity_method(
+            BankActivities.withdraw,
+            BankOperation(transfer.source, transfer.amount_cents, description, idempotency_key("withdraw")),
+            start_to_close_timeout=attempt_timeout, retry_policy=retry_policy,
         )
-        deposited = await workflow.execute_activity(
-            deposit, BankOperation(transfer.target, transfer.amount_cents, description), **options
+        deposited = await workflow.execute_activity_method(
+            BankActivities.deposit,
+            BankOperation(transfer.target, transfer.amount_cents, description, idempotency_key("deposit")),
+            start_to_close_timeout=attempt_timeout, retry_policy=retry_policy,
         )
         return TransferResult(
             reference=transfer.reference,

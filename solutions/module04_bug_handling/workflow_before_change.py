@@ -12,9 +12,10 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from workshop.bank import idempotency_key
     from workshop.money import format_cents
 
-    from .activities import deposit, withdraw
+    from .activities import BankActivities
     from .shared import LARGE_TRANSFER_CENTS, BankOperation, TransferInput, TransferResult
 
 
@@ -25,16 +26,17 @@ class MoneyTransferWorkflowBeforeChange:
         description = f"transfer {transfer.reference}"
         if transfer.amount_cents >= LARGE_TRANSFER_CENTS:
             description += f" (large: {format_cents(transfer.amount_cents)})"
-        options = {
-            "start_to_close_timeout": timedelta(seconds=15),
-            "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10),
-                                        maximum_attempts=transfer.max_attempts),
-        }
-        withdrawal = await workflow.execute_activity(
-            withdraw, BankOperation(transfer.source, transfer.amount_cents, description), **options
+        attempt_timeout = timedelta(seconds=15)
+        retry_policy = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=transfer.max_attempts)
+        withdrawal = await workflow.execute_activity_method(
+            BankActivities.withdraw,
+            BankOperation(transfer.source, transfer.amount_cents, description, idempotency_key("withdraw")),
+            start_to_close_timeout=attempt_timeout, retry_policy=retry_policy,
         )
-        deposited = await workflow.execute_activity(
-            deposit, BankOperation(transfer.target, transfer.amount_cents, description), **options
+        deposited = await workflow.execute_activity_method(
+            BankActivities.deposit,
+            BankOperation(transfer.target, transfer.amount_cents, description, idempotency_key("deposit")),
+            start_to_close_timeout=attempt_timeout, retry_policy=retry_policy,
         )
         return TransferResult(transfer.reference, transfer.amount_cents, withdrawal.transaction_id,
                               deposited.transaction_id)

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from workshop.connection import task_queue, workflow_id
+from workshop import connection
 
-TASK_QUEUE = task_queue("module05-queries")
-TRANSFER_WORKFLOW_ID = workflow_id("transfer-module05")
+
+def task_queue() -> str:
+    """This module's task queue, read when a worker or a runner starts (so WORKSHOP_LEARNER counts)."""
+    return connection.task_queue(__package__)
+
+
+def transfer_workflow_id() -> str:
+    """The ID of the module's transfer: fixed, so every command of the runner finds it."""
+    return connection.workflow_id(__package__, "transfer-module05")
 
 # The steps a transfer goes through, as the progress query names them.
 AWAITING_CONFIRMATION = "awaiting confirmation"
@@ -28,7 +35,7 @@ class MoneyMovement:
     account: str
     amount_cents: int
     reference: str
-    idempotency_key: str
+    idempotency_key: str  # made by the workflow with workshop.bank.idempotency_key(step)
 
 
 @dataclass

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, Sequence
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from .activities import deposit, withdraw
+    from workshop.bank import idempotency_key
+
+    from .activities import BankActivities
     from .shared import (
         AWAITING_CONFIRMATION,
         COMPLETED,
@@ -23,11 +26,7 @@ with workflow.unsafe.imports_passed_through():
         TransferResult,
     )
 
-BANK_RETRIES = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=10),
-    non_retryable_error_types=["InsufficientFunds"],
-)
+BANK_RETRIES = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
 
 
 @workflow.defn
@@ -71,20 +70,18 @@ class TransferWorkflow:
     @workflow.run
     async def run(self, request: TransferRequest) -> TransferResult:
         await workflow.wait_condition(lambda: self._confirmed)
-        withdrawn = await self._move(WITHDRAWING, withdraw, request.from_account, request.amount_cents)
-        deposited = await self._move(DEPOSITING, deposit, request.to_account, request.amount_cents)
+        withdrawn = await self._move(WITHDRAWING, "withdraw", request.from_account, request.amount_cents)
+        deposited = await self._move(DEPOSITING, "deposit", request.to_account, request.amount_cents)
         self._step = COMPLETED
         return TransferResult(withdrawn.transaction_id, deposited.transaction_id)
 
-    async def _move(self, step: str, bank_activity: Any, account: str, amount_cents: int) -> Receipt:
+    async def _move(self, step: str, name: str, account: str, amount_cents: int) -> Receipt:
         self._step = step
-        info = workflow.info()
-        name = bank_activity.__name__
+        bank_activity = BankActivities.withdraw if name == "withdraw" else BankActivities.deposit
         try:
-            receipt = await workflow.execute_activity(
+            receipt = await workflow.execute_activity_method(
                 bank_activity,
-                MoneyMovement(account, amount_cents, f"transfer {info.workflow_id}",
-                              f"{info.workflow_id}/{info.run_id}/{name}"),
+                MoneyMovement(account, amount_cents, f"transfer {workflow.info().workflow_id}", idempotency_key(name)),
                 start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=BANK_RETRIES,
             )

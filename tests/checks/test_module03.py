@@ -109,7 +109,7 @@ async def test_the_transfer_waits_for_the_decide_signal_without_polling(target, 
 async def test_the_client_sends_the_decide_signal(target, client):
     shared = target.load(MODULE, "shared")
     workflows = target.load(MODULE, "workflow")
-    runner = target.load(MODULE, "run_workflow")
+    client_code = target.load(MODULE, "client")
     # No worker polls this queue: the check looks only at what arrives in the transfer's history.
     handle = await client.start_workflow(
         workflows.TransferApprovalWorkflow.run, shared.TransferRequest("alice", "bob", 2_500),
@@ -117,7 +117,7 @@ async def test_the_client_sends_the_decide_signal(target, client):
     )
     try:
         approval = shared.Approval("erin", False, "please split it")
-        await runner.send_decision(client, handle.id, approval)
+        await client_code.send_decision(client, handle.id, approval)
         received = await signals_received(client, handle, shared.Approval)
         assert [(name, value) for name, value, _ in received] == [("decide", approval)], (
             f"Part B: send_decision should send one signal 'decide' carrying {approval}; "
@@ -151,7 +151,7 @@ async def test_the_review_workflow_signals_the_transfer(target, client):
                 assert len(received) == 1 and received[0][0] == "decide", (
                     f"Part C: the transfer should receive one 'decide' signal from the review; it received {received}."
                 )
-                name, approval, sender = received[0]
+                _, approval, sender = received[0]
                 assert approval.approved is approved and approval.approver == "fraud-review", (
                     f"Part C: for {amount} cents the review should send approved={approved}; it sent {approval}."
                 )
@@ -165,7 +165,7 @@ async def test_the_review_workflow_signals_the_transfer(target, client):
 @pytest.mark.part("D")
 async def test_signal_with_start_creates_one_entity_execution(target, client):
     shared = target.load(MODULE, "shared")
-    runner = target.load(MODULE, "run_workflow")
+    client_code = target.load(MODULE, "client")
     account = unique_id("acct")
     entity_id = shared.account_workflow_id(account)
     queue = unique_id("no-worker")  # the entity never runs: the check looks at executions and signals
@@ -174,7 +174,7 @@ async def test_signal_with_start_creates_one_entity_execution(target, client):
     try:
         for event in events:
             try:
-                handles.append(await runner.post_account_event(client, account, event, task_queue=queue))
+                handles.append(await client_code.post_account_event(client, account, event, queue))
             except WorkflowAlreadyStartedError:
                 raise AssertionError(
                     "Part D: the second event raised WorkflowAlreadyStartedError: use signal-with-start "
@@ -247,7 +247,8 @@ async def test_the_entity_processes_a_burst_one_at_a_time_in_arrival_order(targe
                 f"Part E: up to {peak} events were processed at the same time. Let the signal handlers only "
                 "queue the events, and process the queue in run(), one event at a time."
             )
-            first_difference = next((i for i, (a, b) in enumerate(zip(started, sent)) if a != b), None)
+            first_difference = next(i for i, (a, b) in enumerate(zip(started, sent, strict=True)) if a != b) \
+                if started != sent else 0
             assert started == sent, (
                 f"Part E: events were processed in another order than they arrived: at position "
                 f"{first_difference}, {started[first_difference]} came before {sent[first_difference]}."

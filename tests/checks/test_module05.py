@@ -17,7 +17,14 @@ from temporalio.client import (
     WorkflowQueryRejectedError,
 )
 
-from workshop.testing import history_events, result_within, root_cause, running_worker, unique_id, until_first_task_completed
+from workshop.testing import (
+    history_events,
+    result_within,
+    root_cause,
+    running_worker,
+    unique_id,
+    until_first_task_completed,
+)
 
 MODULE = "05"
 
@@ -118,13 +125,13 @@ async def test_progress_answers_in_each_state_and_queries_add_no_events(target, 
 @pytest.mark.part("B")
 async def test_a_completed_transfer_is_queried_by_its_id(target, client):
     shared = target.load(MODULE, "shared")
-    runner = target.load(MODULE, "run_workflow")
+    client_code = target.load(MODULE, "client")
     async with running_worker(client, [StandInTransfer]) as queue:
         handle = await start_stand_in(client, shared, queue)
         await handle.signal(StandInTransfer.confirm)
         await result_within(handle, 15, "B", "finishing the transfer")
         try:
-            answer = await runner.progress_of(client, handle.id)
+            answer = await client_code.progress_of(client, handle.id)
         except WorkflowQueryFailedError as err:
             raise AssertionError(f"Part B: querying the completed transfer failed: {err.message}") from err
         expected = shared.TransferProgress(shared.COMPLETED, {"alice": 97_500}, {"withdraw": 1})
@@ -183,12 +190,12 @@ async def test_the_dynamic_handler_answers_fields_and_names_unknown_queries(targ
 @pytest.mark.part("D")
 async def test_a_query_on_a_closed_transfer_is_rejected_when_asked(target, client):
     shared = target.load(MODULE, "shared")
-    runner = target.load(MODULE, "run_workflow")
+    client_code = target.load(MODULE, "client")
     async with running_worker(client, [StandInTransfer]) as queue:
         handle = await start_stand_in(client, shared, queue)
         await until_first_task_completed(handle)
         try:
-            answer = await runner.progress_if_open(client, handle.id)
+            answer = await client_code.progress_if_open(client, handle.id)
         except WorkflowQueryRejectedError as err:
             raise AssertionError("Part D: the query on the running transfer was rejected; only a closed one "
                                  "should be (QueryRejectCondition.NOT_OPEN).") from err
@@ -198,7 +205,7 @@ async def test_a_query_on_a_closed_transfer_is_rejected_when_asked(target, clien
         await handle.signal(StandInTransfer.confirm)
         await result_within(handle, 15, "D", "finishing the transfer")
         try:
-            answer = await runner.progress_if_open(client, handle.id)
+            answer = await client_code.progress_if_open(client, handle.id)
         except WorkflowQueryRejectedError as err:
             assert err.status == WorkflowExecutionStatus.COMPLETED, (
                 f"Part D: the rejection should report the status COMPLETED; it reported {err.status}."
