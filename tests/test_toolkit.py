@@ -100,18 +100,64 @@ def test_build_check_names_a_drifted_exercise(tmp_path):
 
 
 @pytest.mark.parametrize("number", [m.number for m in catalog.ready_modules()])
-def test_metadata_markers_and_checks_agree_on_the_parts(number):
+def test_metadata_markers_checks_and_readme_agree(number):
+    """modules.toml is the source: the markers, the check suite and the README say what it says."""
     module = catalog.get(number)
-    letters = {part.letter for part in module.parts}
-    marked = build.solution_parts(module)
-    assert marked <= letters, f"markers for Parts the metadata does not list: {marked - letters}"
-    if letters - marked:  # a Part without a marker is a bug to fix, shipped by a `Fixed bug` block
+    titles = {part.letter: part.title.rstrip(".") for part in module.parts}
+    marked: dict[str, set[str]] = {}
+    for path in (SOLUTIONS / module.folder).rglob("*.py"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            match = build.BEGIN.match(line)
+            if match and match["letter"]:
+                marked.setdefault(match["letter"], set()).add(match["title"].rstrip("."))
+    assert set(marked) <= set(titles), f"markers for Parts the metadata does not list: {set(marked) - set(titles)}"
+    for letter, seen in marked.items():
+        assert seen == {titles[letter]}, f"Part {letter}: markers say {seen}, modules.toml says {titles[letter]!r}"
+    if set(titles) - set(marked):  # a Part without a marker is a bug to fix, shipped by a `Fixed bug` block
         sources = "".join(p.read_text() for p in (SOLUTIONS / module.folder).rglob("*.py"))
-        assert "# >>> Fixed bug:" in sources, f"Parts {letters - marked} have neither a marker nor a bug"
+        assert "# >>> Fixed bug:" in sources, f"Parts {set(titles) - set(marked)} have neither a marker nor a bug"
     suite = (CHECKS / f"test_module{number}.py").read_text()
     checked = set(re.findall(r'@pytest\.mark\.part\("([A-Z])"\)', suite))
-    assert checked == letters, f"the check suite covers Parts {sorted(checked)}, the metadata lists {sorted(letters)}"
-    assert all(part.hints for part in module.parts), "every Part needs at least one hint"
+    assert checked == set(titles), f"the check suite covers Parts {sorted(checked)}, the metadata lists {sorted(titles)}"
+
+    readme = (SOLUTIONS / module.folder / "README.md").read_text(encoding="utf-8")
+    assert readme.startswith(f"# Module {number}: {module.title}\n"), "the README's first line names the module"
+    assert f"**Timebox:** {module.timebox_minutes} minutes." in readme, "the README gives the metadata's timebox"
+    headings = re.findall(r"^## Part ([A-Z]): (.+?)\.?$", readme, flags=re.MULTILINE)
+    assert [letter for letter, _ in headings] == list(titles), f"README Part headings: {headings}"
+    for letter, heading in headings:
+        assert heading == titles[letter], f"README Part {letter}: {heading!r}, modules.toml: {titles[letter]!r}"
+
+
+def test_metadata_refuses_unknown_keys_and_out_of_order_parts():
+    good = catalog.METADATA.read_text(encoding="utf-8")
+    with pytest.raises(catalog.MetadataError, match="unknown key.*timebox"):
+        catalog.parse(good.replace("timebox_minutes = 30", "timebox = 30", 1))
+    with pytest.raises(catalog.MetadataError, match="format = 1"):
+        catalog.parse(good.replace("format = 1", "format = 2"))
+    with pytest.raises(catalog.MetadataError, match="expected A"):
+        catalog.parse(good.replace('letter = "A"', 'letter = "B"', 1))
+    assert catalog.parse(good) == catalog.modules()
+
+
+def test_exercises_do_not_import_what_only_the_answer_uses():
+    solution = textwrap.dedent('''\
+        from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+        from workshop.money import format_cents
+
+        from .shared import Payroll
+
+
+        def start(payroll: Payroll) -> str:
+            # >>> Part B: Refuse a second payroll.
+            policy = WorkflowIDReusePolicy.REJECT_DUPLICATE
+            # <<< Part B
+            return format_cents(RetryPolicy().maximum_attempts)
+    ''')
+    exercise = build.prune_unused_imports(build.derive_source(solution))
+    assert "WorkflowIDReusePolicy" not in exercise, "the exercise must not import the answer"
+    assert "from temporalio.common import RetryPolicy\n" in exercise
+    assert "from .shared import Payroll" in exercise, "the module's own names stay importable"
 
 
 # --------------------------------------------------------------------------- errors a learner meets

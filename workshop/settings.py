@@ -130,3 +130,14 @@ def temporal_connect_config() -> dict[str, Any]:
     config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
     config.setdefault("target_host", DEFAULT_TEMPORAL_ADDRESS)
     return config
+
+
+def use_private_names(kind: str = "notebook") -> str:
+    """Give this process a learner name of its own, so that every task queue and workflow ID it makes is
+    its own: a notebook run against the learner's `workshop up` never touches the learner's executions.
+    Returns the new name, e.g. "notebook-1a2b3c4d" (after the learner's own name in a classroom)."""
+    import uuid
+
+    name = f"{current().learner_prefix()}{kind}-{uuid.uuid4().hex[:8]}"
+    os.environ[LEARNER] = check_learner(name)
+    return name
