@@ -256,10 +256,11 @@ def sync_readme(check: bool = False) -> bool:
     return updated != text
 
 
-def build_all(check: bool = False) -> list[str]:
-    """Regenerate exercises/ and the README's module table (or, with ``check``, only report what differs)."""
+def build_all(check: bool = False, only: catalog.Module | None = None) -> list[str]:
+    """Regenerate exercises/ and the README's module table (or, with ``check``, only report what differs);
+    with ``only``, just that module's exercise."""
     changed: list[str] = ["README.md (module table)"] if sync_readme(check) else []
-    for module in catalog.ready_modules():
+    for module in [only] if only else catalog.ready_modules():
         changed += differences(module)
         if not check:
             write_module(module, EXERCISES)

@@ -255,7 +255,8 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    changed = build.build_all(check=args.check)
+    only = catalog.get(args.module) if args.module else None
+    changed = build.build_all(check=args.check, only=only)
     if args.check:
         if changed:
             print("exercises/ differs from what `python -m workshop build` makes from solutions/:\n  "
@@ -418,6 +419,7 @@ def parser() -> argparse.ArgumentParser:
     reset.add_argument("--yes", action="store_true", help="overwrite your changes without asking")
 
     build_cmd = command("build", cmd_build, "regenerate exercises/ (and the README's module table) from solutions/")
+    build_cmd.add_argument("module", nargs="?", help="only this module's exercise (default: every ready module)")
     build_cmd.add_argument("--check", action="store_true", help="only report differences (exit 1 if any)")
 
     new = command("new", cmd_new, "scaffold a new module (for maintainers)")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from workshop import catalog
@@ -286,4 +288,8 @@ def new_module(number: str, topic: str | None = None, title: str | None = None, 
     for path, content in planned.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8")
+    # The templates' import lists depend on the module's name; let the linter put them in order.
+    python_files = [str(path) for path in planned if path.suffix == ".py"]
+    subprocess.run([sys.executable, "-m", "ruff", "check", "--quiet", "--fix", "--select", "I", *python_files],
+                   capture_output=True, check=False)
     return list(planned)
