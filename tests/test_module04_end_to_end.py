@@ -163,7 +163,14 @@ async def test_fix_both_bugs_restarting_the_worker_by_hand(client, bank, exercis
         exercise.start_worker()
 
     await run_the_story(client, bank, exercise, restart)
-    assert "TypeError: can only concatenate str" in exercise.output()  # what the learner sees first
+    output = exercise.output()
+    assert "TypeError: can only concatenate str" in output  # what the learner sees first
+    # Readable: the traceback names Jerry's line, once per failed attempt, without the SDK's frames, and the
+    # SDK core's long, coloured line about the same failure stays out of the learner's terminal.
+    assert 'workflow.py", line' in output and "without 5 frames of the Temporal SDK" in output
+    before_the_fix = output.split("Stopping the worker")[0]
+    assert before_the_fix.count("Traceback") == before_the_fix.count("Failed activation on workflow"), output
+    assert "\x1b[" not in output and max(len(line) for line in output.splitlines()) < 600
     assert "Could not reach the bank at http://localhost:5000" in exercise.output()
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import py_compile
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -111,22 +111,23 @@ def run_checks(module: catalog.Module, target: Target, *, verbose: bool = False,
     args = [str(suite), "--rootdir", str(ROOT), "-c", str(ROOT / "pytest.ini"), "-o", "addopts=",
             "-p", "no:nbval", "-p", "no:cacheprovider", "-p", "no:warnings", "-q", "--no-header"]
     started = time.monotonic()
-    if verbose:
-        code = pytest.main(args, plugins=[run])
-        output = ""
-    else:
-        buffer = io.StringIO()
-        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
-            code = pytest.main([*args, "--tb=no"], plugins=[run])
-        output = buffer.getvalue()
+    # The checks point this process's environment at their private servers; the learner's settings
+    # (state folder, bank, Temporal address) must be as they were afterwards.
+    environment = dict(os.environ)
+    try:
+        if verbose:
+            code = pytest.main(args, plugins=[run])
+            output = ""
+        else:
+            buffer = io.StringIO()
+            with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+                code = pytest.main([*args, "--tb=no"], plugins=[run])
+            output = buffer.getvalue()
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
     seconds = time.monotonic() - started
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not run.outcomes:
         raise CheckError(f"The checks of module {module.number} could not run (pytest exit code {int(code)}):\n"
                          f"{output[-3000:]}")
     return CheckResult(module, target, judge(module, run.outcomes), seconds)
-
-
-def forget_target_modules(target: Target) -> None:
-    """Drop the learner's modules from the import cache, so the next run (check --watch) loads the saved files."""
-    for name in [n for n in sys.modules if n == target.package or n.startswith(target.package + ".")]:
-        del sys.modules[name]

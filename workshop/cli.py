@@ -78,6 +78,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     target = target_of(args)
     command = module_command(target, module, "worker")
     env, cwd = module_env(target), target.root.parent
+    if args.debug:
+        env[settings.LOG_LEVEL] = "DEBUG"
     if not args.watch:
         return run_child(command, env, cwd)
 
@@ -120,7 +122,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from workshop import checks
 
     module = module_of(args)
     target = target_of(args)
@@ -138,7 +139,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"\nWatching {folder}: the checks run again whenever you save a file there. Ctrl-C stops.", flush=True)
             for _ in watchfiles.watch(folder, watch_filter=watchfiles.PythonFilter(), debounce=400,
                                       stop_event=stop, raise_interrupt=False):
-                checks.forget_target_modules(target)
+                target.forget_modules()
                 print("\n" + "-" * 72, flush=True)
                 _check_once(module, target, args.verbose, record=not args.solution, services=services)
     finally:
@@ -210,20 +211,21 @@ def cmd_hint(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- list, reset, build, new
 
 
-def status_of(module: catalog.Module, saved: progress.Progress) -> str:
+def status_of(module: catalog.Module, saved: progress.Progress, root: Path) -> str:
     passed = set(saved.of(module.number).passed)
     if passed and passed == {p.letter for p in module.parts}:
         return "done"
-    if passed or build.differences(module):
+    if passed or build.differences(module, root):
         return "in progress"
     return "not started"
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     saved = progress.load()
+    root = modules_root()
     print(f"{'':2}{'module':<8}{'title':<36}{'time':>7}  status")
     for module in catalog.modules():
-        status = status_of(module, saved) if module.ready else "coming soon"
+        status = status_of(module, saved, root) if module.ready else "coming soon"
         here = "   <- you are here" if module.number == saved.current else ""
         print(f"{'':2}{module.number:<8}{module.title:<36}{module.timebox_minutes:>4} min  {status}{here}")
     return 0
@@ -408,6 +410,7 @@ def parser() -> argparse.ArgumentParser:
     module_arg(worker)
     solution_arg(worker)
     worker.add_argument("--watch", action="store_true", help="restart the worker whenever you save a file")
+    worker.add_argument("--debug", action="store_true", help="log everything, the SDK's internals included")
 
     run = command("run", cmd_run, "run the module's runner (starts its workflow); other options go to the runner",
                   add_help=False)

@@ -22,7 +22,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from workshop import settings
+from workshop import logs, settings
 
 SOLUTION_PACKAGE = "solutions"
 
@@ -76,6 +76,7 @@ def account_api_url() -> str:
 def run_script(main: Coroutine[Any, Any, Any]) -> None:
     """`asyncio.run` for the modules' workers and runners: a missing server, a setting that cannot be
     used or Ctrl-C ends the script with a short message instead of a stack trace."""
+    logs.configure()
     try:
         result = asyncio.run(main)
         code = result if isinstance(result, int) else 0
@@ -108,5 +109,5 @@ async def serve(worker: Worker) -> None:
     async with worker:
         print(f"Worker polling task queue {worker.task_queue!r}. Ctrl-C stops it.", flush=True)
         await interrupted.wait()
-        print("Stopping the worker: letting running tasks finish ...", flush=True)
-    print("Worker stopped.", flush=True)
+        print("\nStopping the worker ...", end="", flush=True)
+    print(" stopped.", flush=True)

@@ -11,6 +11,7 @@ A subprocess gets its settings explicitly, through `child_env()`.
 | WORKSHOP_STATE_DIR    | where `up` keeps its databases and `check` the learner's progress | .workshop/         |
 | ACCOUNT_API_URL       | the account API (the bank) that activities call                   | http://127.0.0.1:8077 |
 | WORKSHOP_ADMIN_TOKEN  | lets a non-loopback client use the bank's admin endpoints         | (none)             |
+| WORKSHOP_LOG_LEVEL    | what workers and runners log (DEBUG shows the SDK's internals)     | WARNING            |
 
 Temporal's own settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS, profiles in
 temporal.toml) are read by the SDK's `temporalio.envconfig`, through `temporal_connect_config()`.
@@ -41,8 +42,9 @@ MODULES_DIR = "WORKSHOP_MODULES_DIR"
 STATE_DIR = "WORKSHOP_STATE_DIR"
 ACCOUNT_API_URL = "ACCOUNT_API_URL"
 ADMIN_TOKEN = "WORKSHOP_ADMIN_TOKEN"
+LOG_LEVEL = "WORKSHOP_LOG_LEVEL"
 # Every variable of the workshop's own; `child_env` replaces all of them, so nothing stale leaks through.
-VARIABLES = (LEARNER, MODULES_DIR, STATE_DIR, ACCOUNT_API_URL, ADMIN_TOKEN)
+VARIABLES = (LEARNER, MODULES_DIR, STATE_DIR, ACCOUNT_API_URL, ADMIN_TOKEN, LOG_LEVEL)
 
 LEARNER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 
@@ -69,6 +71,7 @@ class Settings:
     state_dir: Path = ROOT / ".workshop"
     account_api_url: str = DEFAULT_ACCOUNT_API_URL
     admin_token: str | None = None
+    log_level: str = "WARNING"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -80,6 +83,7 @@ class Settings:
             state_dir=Path(state_dir).resolve() if state_dir else ROOT / ".workshop",
             account_api_url=(env.get(ACCOUNT_API_URL, "").strip() or DEFAULT_ACCOUNT_API_URL).rstrip("/"),
             admin_token=env.get(ADMIN_TOKEN) or None,
+            log_level=(env.get(LOG_LEVEL, "").strip() or "WARNING").upper(),
         )
 
     def env(self) -> dict[str, str]:
@@ -90,6 +94,7 @@ class Settings:
             STATE_DIR: str(self.state_dir),
             ACCOUNT_API_URL: self.account_api_url,
             ADMIN_TOKEN: self.admin_token or "",
+            LOG_LEVEL: self.log_level if self.log_level != "WARNING" else "",
         }
         return {name: value for name, value in values.items() if value}
 

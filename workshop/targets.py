@@ -7,6 +7,7 @@ This is the only place where the workshop changes the import path.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from dataclasses import dataclass
 from importlib import import_module
@@ -45,8 +46,25 @@ class Target:
         return import_module(self.dotted(number, name))
 
     def make_importable(self) -> None:
-        if not self.installed and str(self.root.parent) not in sys.path:
-            sys.path.insert(0, str(self.root.parent))
+        """Put this target first on the import path (a folder named `exercises` elsewhere must win over the
+        installed one), and forget a package of the same name imported from another folder."""
+        if self.installed:
+            return
+        parent = str(self.root.parent)
+        if sys.path[:1] != [parent]:
+            if parent in sys.path:
+                sys.path.remove(parent)
+            sys.path.insert(0, parent)
+        importlib.invalidate_caches()  # the folder may have been written after the import system looked
+        loaded = sys.modules.get(self.package)
+        if loaded is not None and Path(getattr(loaded, "__file__", "") or "").parent != self.root:
+            self.forget_modules()
+
+    def forget_modules(self) -> None:
+        """Drop this package's modules from the import cache, so the next import reads the files again."""
+        for name in [n for n in sys.modules if n == self.package or n.startswith(self.package + ".")]:
+            del sys.modules[name]
+        importlib.invalidate_caches()
 
     def python_path(self) -> dict[str, str]:
         """What a subprocess needs in its environment to import this target."""
