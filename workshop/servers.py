@@ -23,6 +23,12 @@ from workshop.settings import LOCALHOST
 # A local server is a plain one: settings meant for a classroom server or Temporal Cloud (an API key,
 # TLS, a temporal.toml profile) must not reach the CLI that starts and checks it.
 LOCAL_CLI_FLAGS = ["--disable-config-file", "--disable-config-env"]
+# A workflow task that fails is retried by the server with a growing pause, up to 10 minutes by default:
+# a learner who took a quarter of an hour to fix a bug in workflow code would wait minutes more for the
+# stuck execution to notice the fixed worker. The course's servers cap that pause (a dynamic config
+# setting of the server, see module 04's README); nothing else about retries changes.
+WORKFLOW_TASK_RETRY_CAP = "2s"
+COURSE_SERVER_SETTINGS = ["--dynamic-config-value", f'history.workflowTaskRetryMaxInterval="{WORKFLOW_TASK_RETRY_CAP}"']
 
 
 def local_env() -> dict[str, str]:
@@ -158,8 +164,8 @@ def start_dev_server(
 ) -> Service:
     """Start `temporal server start-dev`; with ``db_file`` its workflows survive a restart."""
     port = port or free_port()
-    args = [find_binary("temporal"), "server", "start-dev", *LOCAL_CLI_FLAGS, "--ip", LOCALHOST,
-            "--port", str(port), "--log-level", "warn"]
+    args = [find_binary("temporal"), "server", "start-dev", *LOCAL_CLI_FLAGS, *COURSE_SERVER_SETTINGS,
+            "--ip", LOCALHOST, "--port", str(port), "--log-level", "warn"]
     if headless:
         args.append("--headless")
     else:
