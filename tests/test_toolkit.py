@@ -253,18 +253,27 @@ def test_check_passes_on_the_solution():
 # --------------------------------------------------------------------------- up
 
 
-async def test_up_serves_both_and_keeps_workflows_across_a_restart(tmp_path):
+def readme_up_block() -> list[str]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```text\n", 1)[1].split("```", 1)[0]
+    return [re.sub(r":\d+", ":PORT", line) for line in block.splitlines()]
+
+
+async def test_up_serves_both_lends_checks_a_namespace_and_keeps_workflows_across_a_restart(tmp_path):
     ports = [servers.free_port() for _ in range(3)]
     args = ["up", "--port", str(ports[0]), "--ui-port", str(ports[1]), "--api-port", str(ports[2])]
-    env = {**os.environ, "WORKSHOP_STATE_DIR": str(tmp_path)}
+    env = {**os.environ, "WORKSHOP_STATE_DIR": str(tmp_path / ".workshop")}
 
-    def start() -> subprocess.Popen:
-        process = subprocess.Popen([sys.executable, "-m", "workshop", *args], cwd=ROOT, env=env,
+    def start() -> tuple[subprocess.Popen, list[str]]:
+        # From the folder that holds the state folder, as a learner runs it from the repository.
+        process = subprocess.Popen([sys.executable, "-m", "workshop", *args], cwd=tmp_path, env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        shown = []
         for line in process.stdout:
             if line.startswith("Ready."):
-                return process
-        raise AssertionError(f"up did not start: {process.wait()}")
+                return process, shown
+            shown.append(line.rstrip("\n"))
+        raise AssertionError(f"up did not start: {process.wait()}\n" + "\n".join(shown))
 
     def stop(process: subprocess.Popen) -> str:
         process.send_signal(signal.SIGINT)
@@ -272,19 +281,30 @@ async def test_up_serves_both_and_keeps_workflows_across_a_restart(tmp_path):
         assert process.wait(timeout=30) == 0
         return output
 
-    up = start()
+    up, shown = start()
     try:
+        assert [re.sub(r":\d+", ":PORT", line) for line in shown[:4]] == readme_up_block(), (
+            "README's quick start shows what `up` prints:\n" + "\n".join(shown))
         assert httpx.get(f"http://127.0.0.1:{ports[2]}/health").status_code == 200
         assert httpx.get(f"http://localhost:{ports[1]}/").status_code == 200  # the Web UI
         client = await Client.connect(f"127.0.0.1:{ports[0]}")
         # No worker polls this queue: the workflow stays Running, in the server's database.
         handle = await client.start_workflow("PayrollWorkflow", id="kept-across-restart", task_queue="nobody")
+
+        # A check borrows up's server, in a namespace of its own, and a bank of its own.
+        checked = workshop("check", "01", "--solution", env={"WORKSHOP_STATE_DIR": env["WORKSHOP_STATE_DIR"]})
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        checks = await Client.connect(f"127.0.0.1:{ports[0]}", namespace=servers.CHECKS_NAMESPACE)
+        assert (await checks.count_workflows()).count > 0, "the check ran on the server of `up`"
+        assert (await client.count_workflows()).count == 1, "the learner's namespace has only the learner's workflow"
+        assert httpx.get(f"http://127.0.0.1:{ports[2]}/ledger").json()["entries"] == [], "the learner's bank is untouched"
     finally:
         output = stop(up)
     assert "Stopped the Temporal server and the account API." in output
     assert not servers.port_in_use(ports[0]) and not servers.port_in_use(ports[2])
+    assert not (tmp_path / ".workshop" / servers.UP_FILE).exists(), "a stopped up lends nothing"
 
-    up = start()
+    up, _ = start()
     try:
         client = await Client.connect(f"127.0.0.1:{ports[0]}")
         description = await client.get_workflow_handle(handle.id).describe()

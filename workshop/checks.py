@@ -107,6 +107,8 @@ def run_checks(module: catalog.Module, target: Target, *, verbose: bool = False,
     problem = problems_in(module, target)
     if problem:
         raise CheckError(f"Your code cannot be loaded, so no check can run yet:\n  {problem}")
+    borrowed = services is None
+    services = services or Services(borrow_from_up=True)
     run = CheckRun(target, services)
     args = [str(suite), "--rootdir", str(ROOT), "-c", str(ROOT / "pytest.ini"), "-o", "addopts=",
             "-p", "no:nbval", "-p", "no:cacheprovider", "-p", "no:warnings", "-q", "--no-header"]
@@ -126,6 +128,8 @@ def run_checks(module: catalog.Module, target: Target, *, verbose: bool = False,
     finally:
         os.environ.clear()
         os.environ.update(environment)
+        if borrowed:
+            services.stop()
     seconds = time.monotonic() - started
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not run.outcomes:
         raise CheckError(f"The checks of module {module.number} could not run (pytest exit code {int(code)}):\n"

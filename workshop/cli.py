@@ -130,7 +130,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     import watchfiles
 
-    services = Services()
+    services = Services(borrow_from_up=True)
     stop = threading.Event()
     folder = target.root / module.folder
     try:
@@ -325,13 +325,20 @@ def cmd_up(args: argparse.Namespace) -> int:
     stopping = threading.Event()
     with stop_signals(lambda signum: stopping.set()):
         temporal = servers.start_dev_server(args.port, args.ui_port, db_file=state / "temporal.db",
-                                            log_path=state / "temporal.log")
+                                            log_path=state / "temporal.log", namespaces=(servers.CHECKS_NAMESPACE,))
+        started = [temporal]
         try:
             api = servers.start_account_api(args.api_port, db_file=state / "accounts.db",
                                             log_path=state / "account_api.log")
+            started.append(api)
+            # A bank of their own for `workshop check`, which resets it at will.
+            checks_bank = servers.start_account_api(db_file=state / "checks-bank.db", log_path=state / "checks-bank.log")
+            started.append(checks_bank)
         except servers.ServiceError:
-            temporal.stop()
+            for service in reversed(started):
+                service.stop()
             raise
+        up_file = servers.write_up_file(state, temporal, checks_bank)
         try:
             print(f"Temporal server   {temporal.url}   (workflows are kept in {_shown_path(state / 'temporal.db')})")
             print(f"Temporal Web UI   {temporal.ui_url}")
@@ -341,14 +348,15 @@ def cmd_up(args: argparse.Namespace) -> int:
                 print(f"\nIn other terminals: export TEMPORAL_ADDRESS={temporal.url} ACCOUNT_API_URL={api.url}")
             print("\nReady. Leave this running; Ctrl-C stops both.", flush=True)
             while not stopping.wait(0.5):
-                if not (temporal.alive() and api.alive()):
-                    dead = temporal if not temporal.alive() else api
+                dead = next((service for service in started if not service.alive()), None)
+                if dead is not None:
                     print(f"{dead.name} stopped unexpectedly; see its log in {_shown_path(state)}.", file=sys.stderr)
                     return 1
             return 0
         finally:
-            api.stop()
-            temporal.stop()
+            up_file.unlink(missing_ok=True)
+            for service in reversed(started):
+                service.stop()
             print("\nStopped the Temporal server and the account API.", flush=True)
 
 

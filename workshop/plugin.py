@@ -168,7 +168,8 @@ def services(request: pytest.FixtureRequest) -> Services:
 @pytest.fixture(scope="session")
 async def client(services: Services) -> Client:
     """A client of the session's dev server."""
-    return await Client.connect(services.ensure_temporal().url)
+    server = services.ensure_temporal()
+    return await Client.connect(server.url, namespace=server.namespace)
 
 
 @pytest.fixture(scope="session")

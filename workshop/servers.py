@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -77,18 +78,20 @@ def find_binary(name: str) -> str:
 
 @dataclass
 class Service:
-    """A background process started by the workshop."""
+    """A server the workshop uses: a background process it started, or (process None) one that a running
+    `workshop up` started and lends out."""
 
     name: str
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes] | None
     url: str
     ui_url: str | None = None
+    namespace: str = "default"
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return self.process is None or self.process.poll() is None
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.process.poll() is not None:
+        if self.process is None or self.process.poll() is not None:
             return
         try:
             if os.name == "posix":
@@ -101,7 +104,7 @@ class Service:
 
     def kill(self) -> None:
         """Kill without warning (SIGKILL), the way a crash would."""
-        if self.process.poll() is not None:
+        if self.process is None or self.process.poll() is not None:
             return
         try:
             if os.name == "posix":
@@ -130,7 +133,8 @@ def _wait_until(ready, service: Service, timeout: float, log_path: Path | None) 
             tail = ""
             if log_path and log_path.exists():
                 tail = "\n" + log_path.read_text(errors="replace")[-1500:]
-            raise ServiceError(f"{service.name} exited with code {service.process.returncode}.{tail}")
+            code = service.process.returncode if service.process else None
+            raise ServiceError(f"{service.name} exited with code {code}.{tail}")
         if ready():
             return
         time.sleep(0.1)
@@ -161,11 +165,15 @@ def start_dev_server(
     headless: bool = False,
     log_path: Path | None = None,
     timeout: float = 60.0,
+    namespaces: tuple[str, ...] = (),
 ) -> Service:
-    """Start `temporal server start-dev`; with ``db_file`` its workflows survive a restart."""
+    """Start `temporal server start-dev`; with ``db_file`` its workflows survive a restart; ``namespaces``
+    are registered besides "default"."""
     port = port or free_port()
     args = [find_binary("temporal"), "server", "start-dev", *LOCAL_CLI_FLAGS, *COURSE_SERVER_SETTINGS,
             "--ip", LOCALHOST, "--port", str(port), "--log-level", "warn"]
+    for namespace in namespaces:
+        args += ["--namespace", namespace]
     if headless:
         args.append("--headless")
     else:
@@ -210,3 +218,40 @@ def start_account_api(
 
     _wait_until(healthy, service, timeout, log_path)
     return service
+
+
+# `workshop up` runs, besides the learner's servers, a namespace and a bank that only `workshop check` uses,
+# so that a check borrows running servers instead of starting its own (seconds saved on every check) and
+# never touches the learner's executions or balances. It says where they are in this file.
+CHECKS_NAMESPACE = "workshop-checks"
+UP_FILE = "up.json"
+
+
+def write_up_file(state: Path, temporal: Service, checks_bank: Service) -> Path:
+    path = state / UP_FILE
+    path.write_text(json.dumps({"pid": os.getpid(), "temporal": temporal.url, "namespace": CHECKS_NAMESPACE,
+                                "bank": checks_bank.url}), encoding="utf-8")
+    return path
+
+
+def servers_of_up(state: Path) -> tuple[Service, Service] | None:
+    """The dev server (its checks namespace) and the checks' bank of a `workshop up` that is running now."""
+    try:
+        record = json.loads((state / UP_FILE).read_text(encoding="utf-8"))
+        pid, temporal, namespace, bank = int(record["pid"]), str(record["temporal"]), str(record["namespace"]), str(record["bank"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError, OSError):
+        return None
+    port = temporal.rpartition(":")[2]
+    if not (port.isdigit() and _accepts_connections(int(port))):
+        return None
+    try:
+        if httpx.get(f"{bank}/health", timeout=1).status_code != 200:
+            return None
+    except httpx.HTTPError:
+        return None
+    return (Service("Temporal dev server (workshop up)", None, temporal, namespace=namespace),
+            Service("Account API for checks (workshop up)", None, bank))

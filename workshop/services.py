@@ -1,9 +1,10 @@
 """The private servers of a test session, a `workshop check` run or a notebook refresh.
 
 Each gets its own Temporal dev server and account API in a temporary folder, started on first use, so
-nothing it does touches the learner's `workshop up` or a classroom server. Code that runs in this
-process reads the servers' addresses from the environment (`export()`); a subprocess gets them
-explicitly through `env()`.
+nothing it does touches the learner's executions and balances or a classroom server. A `workshop check`
+borrows instead the checks' namespace and bank of a `workshop up` that is running (see servers.py),
+which saves it the seconds a dev server takes to start. Code that runs in this process reads the servers'
+addresses from the environment (`export()`); a subprocess gets them explicitly through `env()`.
 """
 
 from __future__ import annotations
@@ -14,15 +15,19 @@ import tempfile
 from pathlib import Path
 
 from workshop import settings
-from workshop.servers import Service, start_account_api, start_dev_server
+from workshop.servers import Service, servers_of_up, start_account_api, start_dev_server
 
 
 class Services:
     """One dev server and one account API, each started on first use and stopped by `stop()`."""
 
-    def __init__(self) -> None:
+    def __init__(self, borrow_from_up: bool = False) -> None:
         self.temporal: Service | None = None
         self.api: Service | None = None
+        if borrow_from_up:
+            lent = servers_of_up(settings.state_dir())
+            if lent is not None:
+                self.temporal, self.api = lent
         self._dir = tempfile.TemporaryDirectory(prefix="workshop-services-")
         self.state = Path(self._dir.name)
         # An empty configuration file: a learner's temporal.toml profile (say, for Temporal Cloud)
@@ -54,7 +59,8 @@ class Services:
 
     def temporal_env(self) -> dict[str, str]:
         url = self.temporal.url if self.temporal else f"{settings.LOCALHOST}:1"
-        return {"TEMPORAL_ADDRESS": url, "TEMPORAL_NAMESPACE": "default",
+        namespace = self.temporal.namespace if self.temporal else "default"
+        return {"TEMPORAL_ADDRESS": url, "TEMPORAL_NAMESPACE": namespace,
                 "TEMPORAL_CONFIG_FILE": str(self.no_profiles)}
 
     def env(self, *, learner: str = "", modules_dir: Path | None = None, **extra: str) -> dict[str, str]:
