@@ -131,7 +131,7 @@ def test_metadata_markers_checks_and_readme_agree(number):
 
 def test_metadata_refuses_unknown_keys_and_out_of_order_parts():
     good = catalog.METADATA.read_text(encoding="utf-8")
-    with pytest.raises(catalog.MetadataError, match="unknown key.*timebox"):
+    with pytest.raises(catalog.MetadataError, match=r"unknown key.*timebox"):
         catalog.parse(good.replace("timebox_minutes = 30", "timebox = 30", 1))
     with pytest.raises(catalog.MetadataError, match="format = 1"):
         catalog.parse(good.replace("format = 1", "format = 2"))
