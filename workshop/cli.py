@@ -277,6 +277,21 @@ def cmd_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from workshop import doctor
+
+    marks = {doctor.OK: "  ok  ", doctor.WARN: "  warn", doctor.FAIL: "  FAIL"}
+    print("Checking this setup ...", flush=True)
+    code = doctor.run(
+        {"Temporal server": (args.port, "--port"), "Temporal Web UI": (args.ui_port, "--ui-port"),
+         "account API": (args.api_port, "--api-port")},
+        modules_root(),
+        lambda finding: print(f"{marks[finding.status]}  {finding.item}: {finding.detail}", flush=True),
+    )
+    print("All is well." if code == 0 else "Fix the FAIL lines above (each says how), then run doctor again.")
+    return code
+
+
 def cmd_faults(args: argparse.Namespace) -> int:
     """Show or change the account API's fault mode."""
     import httpx
@@ -338,7 +353,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             for service in reversed(started):
                 service.stop()
             raise
-        up_file = servers.write_up_file(state, temporal, checks_bank)
+        up_file = servers.write_up_file(state, temporal, checks_bank, [args.port, args.ui_port, args.api_port])
         try:
             print(f"Temporal server   {temporal.url}   (workflows are kept in {_shown_path(state / 'temporal.db')})")
             print(f"Temporal Web UI   {temporal.ui_url}")
@@ -405,6 +420,11 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--api-port", type=int, default=settings.DEFAULT_API_PORT, help="account API port")
 
     command("list", cmd_list, "the modules and your progress")
+
+    doctor = command("doctor", cmd_doctor, "check this setup and say what to do about anything wrong")
+    doctor.add_argument("--port", type=int, default=settings.DEFAULT_TEMPORAL_PORT, help="the port `up` would use")
+    doctor.add_argument("--ui-port", type=int, default=settings.DEFAULT_UI_PORT, help="the Web UI port `up` would use")
+    doctor.add_argument("--api-port", type=int, default=settings.DEFAULT_API_PORT, help="the bank port `up` would use")
 
     check = command("check", cmd_check, "check your exercise, Part by Part")
     module_arg(check, optional=True)

@@ -227,11 +227,21 @@ CHECKS_NAMESPACE = "workshop-checks"
 UP_FILE = "up.json"
 
 
-def write_up_file(state: Path, temporal: Service, checks_bank: Service) -> Path:
+def write_up_file(state: Path, temporal: Service, checks_bank: Service, ports: list[int]) -> Path:
     path = state / UP_FILE
     path.write_text(json.dumps({"pid": os.getpid(), "temporal": temporal.url, "namespace": CHECKS_NAMESPACE,
-                                "bank": checks_bank.url}), encoding="utf-8")
+                                "bank": checks_bank.url, "ports": ports}), encoding="utf-8")
     return path
+
+
+def ports_of_up(state: Path) -> set[int]:
+    """The ports that a running `workshop up` holds (none if it is not running)."""
+    try:
+        record = json.loads((state / UP_FILE).read_text(encoding="utf-8"))
+        os.kill(int(record["pid"]), 0)
+        return {int(port) for port in record.get("ports", [])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
 
 
 def servers_of_up(state: Path) -> tuple[Service, Service] | None:
