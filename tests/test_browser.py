@@ -183,3 +183,31 @@ async def wait_for_text(page: Page, selector: str, expected: str, seconds: float
             return text
         await asyncio.sleep(0.3)
     raise AssertionError(f"{selector} never showed {expected!r}; it shows:\n{text}")
+
+
+async def test_the_classroom_page_shows_the_room(browser: Browser, services: Any, client: Client) -> None:
+    from workshop.classroom import Report, send_report
+    from workshop.testing import unique_id
+
+    name, port = unique_id("room"), servers.free_port()
+    instructor = subprocess.Popen([sys.executable, "-m", "workshop", "class", "--name", name, "--port", str(port)],
+                                  cwd=ROOT, env=services.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, start_new_session=True)
+    try:
+        assert instructor.stdout is not None and instructor.stdout.readline().startswith(f"Classroom {name}")
+        page = await browser.new_page()
+        try:
+            await page.goto(f"http://127.0.0.1:{port}/")
+            await page.locator("#summary", has_text="0 learners").wait_for(timeout=15_000)
+            await send_report(client, name, Report("ada", "01", ["A", "B"], ["A"], "Part B: a second start began a new run"))
+            await send_report(client, name, Report("bo", "01", ["A", "B"], ["A", "B"]))
+            # The page refreshes by itself: no reload.
+            learners = await wait_for_text(page, "#learners", "ada")
+            assert "A." in learners and "AB" in learners
+            assert "Part B: a second start" in await wait_for_text(page, "#stuck", "ada")
+            await screenshot(page, "classroom-page")
+        finally:
+            await page.close()
+    finally:
+        os.killpg(instructor.pid, signal.SIGINT)
+        instructor.wait(timeout=30)

@@ -339,3 +339,26 @@ def test_a_pristine_exercise_imports_and_its_worker_starts(number, pristine_root
     finally:
         worker.send_signal(signal.SIGINT)
         assert worker.wait(timeout=30) in (0, 130), "Ctrl-C stops the worker cleanly"
+
+
+def test_up_opens_to_the_room_only_when_asked_and_says_what_to_export(tmp_path):
+    ports = [servers.free_port() for _ in range(3)]
+    env = {**os.environ, "WORKSHOP_STATE_DIR": str(tmp_path / ".workshop")}
+    up = subprocess.Popen([sys.executable, "-m", "workshop", "up", "--host", "0.0.0.0", "--port", str(ports[0]),
+                           "--ui-port", str(ports[1]), "--api-port", str(ports[2])], cwd=tmp_path, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    shown = []
+    try:
+        for line in up.stdout:
+            shown.append(line)
+            if line.startswith("Ready."):
+                break
+        text = "".join(shown)
+        room = servers.room_address("0.0.0.0")
+        assert f"export TEMPORAL_ADDRESS={room}:{ports[0]}" in text, text
+        assert "WORKSHOP_ADMIN_TOKEN" in text
+        if room != "127.0.0.1":  # this machine has an address on a network: the bank answers there too
+            assert httpx.get(f"http://{room}:{ports[2]}/health", timeout=5).status_code == 200
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.wait(timeout=60)

@@ -65,7 +65,8 @@ def judge(module: catalog.Module, outcomes: list[Outcome]) -> list[PartVerdict]:
         ran.add(outcome.part)
         if outcome.outcome != "passed":
             message = outcome.message.strip() or f"{outcome.test} {outcome.outcome}"
-            first_line = message.splitlines()[0]
+            # "Part A: ..." is the check's own message; the exception's class name adds nothing for the learner.
+            first_line = message.splitlines()[0].removeprefix("AssertionError: ")
             if first_line not in verdicts[outcome.part].failures:
                 verdicts[outcome.part].failures.append(first_line)
     for letter, verdict in verdicts.items():

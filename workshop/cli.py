@@ -171,6 +171,12 @@ def _check_once(module: catalog.Module, target: Target, verbose: bool, record: b
         mine.checked_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         saved.current = module.number
     first = result.first_open
+    if record:
+        from workshop import classroom
+
+        classroom.report_in_background(classroom.Report(
+            settings.current().learner, module.number, [v.part.letter for v in result.verdicts], result.passed,
+            first.failures[0] if first and first.failures else ""))
     if first is None:
         print(f"Module {module.number} is done. Well done!")
         if record:
@@ -292,6 +298,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_class(args: argparse.Namespace) -> int:
+    """The instructor's view: run the classroom's worker, and show the table (a page, or --once in the terminal)."""
+    from workshop import classroom_view
+
+    name = settings.check_name("--name", args.name or settings.current().classroom)
+    if not name:
+        raise WorkshopError("Name the class: `python -m workshop class --name <class>` (learners export "
+                            "WORKSHOP_CLASSROOM=<class> to report to it).")
+    return classroom_view.run(name, args.once, args.host, args.port)
+
+
 def cmd_faults(args: argparse.Namespace) -> int:
     """Show or change the account API's fault mode."""
     import httpx
@@ -340,11 +357,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     stopping = threading.Event()
     with stop_signals(lambda signum: stopping.set()):
         temporal = servers.start_dev_server(args.port, args.ui_port, db_file=state / "temporal.db",
-                                            log_path=state / "temporal.log", namespaces=(servers.CHECKS_NAMESPACE,))
+                                            log_path=state / "temporal.log", namespaces=(servers.CHECKS_NAMESPACE,),
+                                            host=args.host)
         started = [temporal]
         try:
             api = servers.start_account_api(args.api_port, db_file=state / "accounts.db",
-                                            log_path=state / "account_api.log")
+                                            log_path=state / "account_api.log", host=args.host)
             started.append(api)
             # A bank of their own for `workshop check`, which resets it at will.
             checks_bank = servers.start_account_api(db_file=state / "checks-bank.db", log_path=state / "checks-bank.log")
@@ -359,7 +377,13 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"Temporal Web UI   {temporal.ui_url}")
             print(f"Account API       {api.url}")
             print(f"Bank dashboard    {api.url}/")
-            if args.port != settings.DEFAULT_TEMPORAL_PORT or args.api_port != settings.DEFAULT_API_PORT:
+            if args.host != settings.LOCALHOST:
+                room = servers.room_address(args.host)
+                print(f"\nOpen to the network on {args.host}, not only this machine. Learners in the room export:\n"
+                      f"  export TEMPORAL_ADDRESS={room}:{args.port}\n"
+                      f"  export ACCOUNT_API_URL=http://{room}:{args.api_port}   # only to share this bank\n"
+                      "The bank's admin endpoints (faults, reset) answer other machines only with WORKSHOP_ADMIN_TOKEN.")
+            elif args.port != settings.DEFAULT_TEMPORAL_PORT or args.api_port != settings.DEFAULT_API_PORT:
                 print(f"\nIn other terminals: export TEMPORAL_ADDRESS={temporal.url} ACCOUNT_API_URL={api.url}")
             print("\nReady. Leave this running; Ctrl-C stops both.", flush=True)
             while not stopping.wait(0.5):
@@ -418,6 +442,8 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=settings.DEFAULT_TEMPORAL_PORT, help="Temporal gRPC port")
     up.add_argument("--ui-port", type=int, default=settings.DEFAULT_UI_PORT, help="Temporal Web UI port")
     up.add_argument("--api-port", type=int, default=settings.DEFAULT_API_PORT, help="account API port")
+    up.add_argument("--host", default=settings.LOCALHOST,
+                    help="address to listen on (default %(default)s: this machine only; 0.0.0.0 opens it to the room)")
 
     command("list", cmd_list, "the modules and your progress")
 
@@ -458,6 +484,12 @@ def parser() -> argparse.ArgumentParser:
     new.add_argument("--topic", help="folder suffix, e.g. timers (default: from modules.toml)")
     new.add_argument("--title", help="the module's title (default: from modules.toml)")
     new.add_argument("--goal", help="one sentence: what the learner will learn")
+
+    room = command("class", cmd_class, "the instructor's view of the room: who is on which Part (needs the classroom server)")
+    room.add_argument("--name", help="the class (default: WORKSHOP_CLASSROOM)")
+    room.add_argument("--once", action="store_true", help="print the table once and stop")
+    room.add_argument("--host", default=settings.LOCALHOST, help="address of the page (default %(default)s)")
+    room.add_argument("--port", type=int, default=8099, help="port of the page (default %(default)s)")
 
     faults = command("faults", cmd_faults, "show or change the bank's fault mode")
     faults.add_argument("--error-rate", type=float, dest="error_rate", help="share of requests refused with 503")

@@ -142,9 +142,9 @@ def _wait_until(ready, service: Service, timeout: float, log_path: Path | None) 
     raise ServiceError(f"{service.name} did not become ready within {timeout:.0f} s.")
 
 
-def _accepts_connections(port: int) -> bool:
+def _accepts_connections(port: int, host: str = LOCALHOST) -> bool:
     try:
-        with socket.create_connection((LOCALHOST, port), timeout=0.5):
+        with socket.create_connection((host, port), timeout=0.5):
             return True
     except OSError:
         return False
@@ -158,6 +158,23 @@ def refuse_taken_port(port: int, what: str, flag: str) -> None:
         )
 
 
+def reachable_host(bound: str) -> str:
+    """The address a client on this machine uses for a server bound to ``bound``."""
+    return LOCALHOST if bound in ("0.0.0.0", "::", "") else bound
+
+
+def room_address(bound: str) -> str:
+    """The address other machines in the room use for a server bound to ``bound``."""
+    if bound not in ("0.0.0.0", "::", ""):
+        return bound
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing interface
+            return str(probe.getsockname()[0])
+        except OSError:
+            return socket.gethostname()
+
+
 def start_dev_server(
     port: int | None = None,
     ui_port: int | None = None,
@@ -166,12 +183,13 @@ def start_dev_server(
     log_path: Path | None = None,
     timeout: float = 60.0,
     namespaces: tuple[str, ...] = (),
+    host: str = LOCALHOST,
 ) -> Service:
     """Start `temporal server start-dev`; with ``db_file`` its workflows survive a restart; ``namespaces``
-    are registered besides "default"."""
+    are registered besides "default"; ``host`` other than loopback opens it to the network."""
     port = port or free_port()
     args = [find_binary("temporal"), "server", "start-dev", *LOCAL_CLI_FLAGS, *COURSE_SERVER_SETTINGS,
-            "--ip", LOCALHOST, "--port", str(port), "--log-level", "warn"]
+            "--ip", host, "--port", str(port), "--log-level", "warn"]
     for namespace in namespaces:
         args += ["--namespace", namespace]
     if headless:
@@ -181,18 +199,18 @@ def start_dev_server(
         args += ["--ui-port", str(ui_port), "--ui-disable-news-fetch"]
     if db_file:
         args += ["--db-filename", str(db_file)]
-    service = Service("Temporal dev server", _popen(args, log_path, local_env()), f"{LOCALHOST}:{port}")
+    service = Service("Temporal dev server", _popen(args, log_path, local_env()), f"{reachable_host(host)}:{port}")
 
     def serving() -> bool:
         # The port opens before the frontend is healthy; clients that connect then are refused.
-        if not _accepts_connections(port):
+        if not _accepts_connections(port, reachable_host(host)):
             return False
         health = subprocess.run([args[0], "operator", "cluster", "health", *LOCAL_CLI_FLAGS,
                                  "--address", service.url], capture_output=True, text=True, env=local_env())
         return health.returncode == 0 and "SERVING" in health.stdout
 
     _wait_until(serving, service, timeout, log_path)
-    service.ui_url = None if headless else f"http://localhost:{ui_port}"
+    service.ui_url = None if headless else f"http://{'localhost' if host == LOCALHOST else reachable_host(host)}:{ui_port}"
     return service
 
 
@@ -201,13 +219,14 @@ def start_account_api(
     db_file: Path | None = None,
     log_path: Path | None = None,
     timeout: float = 30.0,
+    host: str = LOCALHOST,
 ) -> Service:
     """Start `account_api.py` in its own process and wait until /health answers."""
     port = port or free_port()
-    args = [sys.executable, str(ROOT / "account_api.py"), "--host", LOCALHOST, "--port", str(port)]
+    args = [sys.executable, str(ROOT / "account_api.py"), "--host", host, "--port", str(port)]
     if db_file:
         args += ["--db", str(db_file)]
-    url = f"http://{LOCALHOST}:{port}"
+    url = f"http://{reachable_host(host)}:{port}"
     service = Service("Account API", _popen(args, log_path), url)
 
     def healthy() -> bool:

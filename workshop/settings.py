@@ -12,6 +12,7 @@ A subprocess gets its settings explicitly, through `child_env()`.
 | ACCOUNT_API_URL       | the account API (the bank) that activities call                   | http://127.0.0.1:8077 |
 | WORKSHOP_ADMIN_TOKEN  | lets a non-loopback client use the bank's admin endpoints         | (none)             |
 | WORKSHOP_LOG_LEVEL    | what workers and runners log (DEBUG shows the SDK's internals)     | WARNING            |
+| WORKSHOP_CLASSROOM    | opt in: `check` reports to this class on the classroom server      | (none: no reports) |
 
 Temporal's own settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS, profiles in
 temporal.toml) are read by the SDK's `temporalio.envconfig`, through `temporal_connect_config()`.
@@ -43,8 +44,9 @@ STATE_DIR = "WORKSHOP_STATE_DIR"
 ACCOUNT_API_URL = "ACCOUNT_API_URL"
 ADMIN_TOKEN = "WORKSHOP_ADMIN_TOKEN"
 LOG_LEVEL = "WORKSHOP_LOG_LEVEL"
+CLASSROOM = "WORKSHOP_CLASSROOM"
 # Every variable of the workshop's own; `child_env` replaces all of them, so nothing stale leaks through.
-VARIABLES = (LEARNER, MODULES_DIR, STATE_DIR, ACCOUNT_API_URL, ADMIN_TOKEN, LOG_LEVEL)
+VARIABLES = (LEARNER, MODULES_DIR, STATE_DIR, ACCOUNT_API_URL, ADMIN_TOKEN, LOG_LEVEL, CLASSROOM)
 
 LEARNER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 
@@ -53,15 +55,20 @@ class SettingsError(ValueError):
     """A setting that cannot be used; the message says which variable and what it accepts."""
 
 
-def check_learner(name: str) -> str:
-    """A learner's name, stripped, or SettingsError if it cannot prefix task queues and workflow IDs."""
-    name = name.strip()
-    if name and not LEARNER_NAME.fullmatch(name):
+def check_name(variable: str, name: str) -> str:
+    """A name, stripped, or SettingsError if it cannot be part of task queues and workflow IDs."""
+    stripped = name.strip()
+    if stripped and not LEARNER_NAME.fullmatch(stripped):
         raise SettingsError(
-            f"{LEARNER}={name!r} is not usable as a prefix: use 1 to 40 letters, digits, '.', '_' or '-', "
+            f"{variable}={name!r} is not usable as a prefix: use 1 to 40 letters, digits, '.', '_' or '-', "
             "starting with a letter or a digit."
         )
-    return name
+    return stripped
+
+
+def check_learner(name: str) -> str:
+    """A learner's name, stripped, or SettingsError if it cannot prefix task queues and workflow IDs."""
+    return check_name(LEARNER, name)
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,7 @@ class Settings:
     account_api_url: str = DEFAULT_ACCOUNT_API_URL
     admin_token: str | None = None
     log_level: str = "WARNING"
+    classroom: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -84,6 +92,7 @@ class Settings:
             account_api_url=(env.get(ACCOUNT_API_URL, "").strip() or DEFAULT_ACCOUNT_API_URL).rstrip("/"),
             admin_token=env.get(ADMIN_TOKEN) or None,
             log_level=(env.get(LOG_LEVEL, "").strip() or "WARNING").upper(),
+            classroom=check_name(CLASSROOM, env.get(CLASSROOM, "")),
         )
 
     def env(self) -> dict[str, str]:
@@ -95,6 +104,7 @@ class Settings:
             ACCOUNT_API_URL: self.account_api_url,
             ADMIN_TOKEN: self.admin_token or "",
             LOG_LEVEL: self.log_level if self.log_level != "WARNING" else "",
+            CLASSROOM: self.classroom,
         }
         return {name: value for name, value in values.items() if value}
 
