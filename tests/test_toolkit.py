@@ -362,3 +362,49 @@ def test_up_opens_to_the_room_only_when_asked_and_says_what_to_export(tmp_path):
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(timeout=60)
+
+
+def test_a_file_that_does_not_load_is_named_in_one_line_at_worker_and_run(tmp_path, services):
+    root = build.write_package(tmp_path / "exercises", (catalog.get("01"),))
+    workflow = root / "module01_durable_execution" / "workflow.py"
+    workflow.write_text(workflow.read_text().replace("from .shared import", "from .shared import NoSuchName,"))
+    env = services.env(modules_dir=root, PYTHONPATH=str(tmp_path))
+    for command in (["worker", "01"], ["run", "01", "--embedded"]):
+        done = workshop(*command, env=env)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "module01_durable_execution/workflow.py, line" in done.stderr and "NoSuchName" in done.stderr
+        assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_up_starts_a_plain_local_server_whatever_classroom_settings_are_exported(tmp_path):
+    profile = tmp_path / "temporal.toml"
+    profile.write_text("[profile.default]\naddress = \"classroom.example:7233\"\napi_key = \"profile-secret\"\n"
+                       "[profile.default.tls]\ndisabled = false\n")
+    ports = [servers.free_port() for _ in range(3)]
+    env = {**os.environ, "WORKSHOP_STATE_DIR": str(tmp_path / ".workshop"), "TEMPORAL_API_KEY": "env-secret",
+           "TEMPORAL_TLS": "true", "TEMPORAL_ADDRESS": "classroom.example:7233", "TEMPORAL_CONFIG_FILE": str(profile)}
+    up = subprocess.Popen([sys.executable, "-m", "workshop", "up", "--port", str(ports[0]), "--ui-port", str(ports[1]),
+                           "--api-port", str(ports[2])], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    output = ""
+    try:
+        for line in up.stdout:
+            output += line
+            if line.startswith("Ready.") or up.poll() is not None:
+                break
+        assert "Ready." in output, output
+    finally:
+        up.send_signal(signal.SIGINT)
+        output += up.stdout.read()
+        up.wait(timeout=60)
+    assert "env-secret" not in output and "profile-secret" not in output
+
+
+def test_a_damaged_database_gets_a_clear_message_and_nothing_keeps_running(tmp_path):
+    state = tmp_path / ".workshop"
+    state.mkdir()
+    (state / "temporal.db").write_bytes(b"this is not a database " * 200)
+    done = workshop("up", "--port", str(servers.free_port()), "--ui-port", str(servers.free_port()),
+                    "--api-port", str(servers.free_port()), env={"WORKSHOP_STATE_DIR": str(state)})
+    assert done.returncode == 2
+    assert "temporal.db is damaged, move it away" in done.stderr and "Traceback" not in done.stderr

@@ -61,7 +61,8 @@ def module_command(target: Target, module: catalog.Module, file: str, extra: lis
     name = file.removesuffix(".py")
     if not (target.root / module.folder / f"{name}.py").exists():
         raise WorkshopError(f"{target.root.name}/{module.folder}/{name}.py does not exist.")
-    return [sys.executable, "-m", f"{target.package}.{module.folder}.{name}", *(extra or [])]
+    # Through workshop.launch: a file of the learner's that does not load is named in one line.
+    return [sys.executable, "-m", "workshop.launch", f"{target.package}.{module.folder}.{name}", *(extra or [])]
 
 
 def module_env(target: Target) -> dict[str, str]:
@@ -356,20 +357,26 @@ def cmd_up(args: argparse.Namespace) -> int:
     state = settings.state_dir()
     stopping = threading.Event()
     with stop_signals(lambda signum: stopping.set()):
-        temporal = servers.start_dev_server(args.port, args.ui_port, db_file=state / "temporal.db",
-                                            log_path=state / "temporal.log", namespaces=(servers.CHECKS_NAMESPACE,),
-                                            host=args.host)
-        started = [temporal]
+        started: list[servers.Service] = []
         try:
+            temporal = servers.start_dev_server(args.port, args.ui_port, db_file=state / "temporal.db",
+                                                log_path=state / "temporal.log", namespaces=(servers.CHECKS_NAMESPACE,),
+                                                host=args.host)
+            started.append(temporal)
             api = servers.start_account_api(args.api_port, db_file=state / "accounts.db",
                                             log_path=state / "account_api.log", host=args.host)
             started.append(api)
             # A bank of their own for `workshop check`, which resets it at will.
             checks_bank = servers.start_account_api(db_file=state / "checks-bank.db", log_path=state / "checks-bank.log")
             started.append(checks_bank)
-        except servers.ServiceError:
+        except servers.ServiceError as err:
             for service in reversed(started):
                 service.stop()
+            database = state / ("temporal.db" if not started else "accounts.db" if len(started) == 1 else "checks-bank.db")
+            if database.exists():
+                raise servers.ServiceError(
+                    f"{err}\nIf {_shown_path(database)} is damaged, move it away and run `up` again: a new, empty one "
+                    f"is made (what the old one held is lost).") from None
             raise
         up_file = servers.write_up_file(state, temporal, checks_bank, [args.port, args.ui_port, args.api_port])
         try:
