@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
 import sqlite3
 import sys
@@ -29,8 +28,8 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import ThreadedWSGIServer
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8077
+from workshop import settings
+
 MAX_AMOUNT_CENTS = 100_000_000_000  # one billion dollars: anything larger is a bug, not a payment
 MAX_KEY_LENGTH = 200
 MAX_REFERENCE_LENGTH = 200
@@ -493,11 +492,7 @@ setInterval(refresh, 1500);
 
 
 def default_db_path() -> Path:
-    try:
-        from workshop.paths import state_dir
-    except ImportError:  # running from a copy of this file outside the workshop
-        return Path(__file__).resolve().parent / ".workshop" / "accounts.db"
-    return state_dir() / "accounts.db"
+    return settings.state_dir() / "accounts.db"
 
 
 class Server(ThreadedWSGIServer):
@@ -508,9 +503,8 @@ class Server(ThreadedWSGIServer):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The workshop's account service (a small bank).")
-    parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("ACCOUNT_API_PORT", DEFAULT_PORT)),
-                        help="port (default: $ACCOUNT_API_PORT or %(default)s)")
+    parser.add_argument("--host", default=settings.LOCALHOST, help="address to bind (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=settings.DEFAULT_API_PORT, help="port (default: %(default)s)")
     parser.add_argument("--db", type=Path, help="SQLite file (default: <state folder>/accounts.db)")
     args = parser.parse_args(argv)
     db_path = args.db or default_db_path()
