@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import ThreadedWSGIServer
 
@@ -420,75 +420,10 @@ def create_app(db_path: Path | str) -> Flask:
 
     @app.get("/")
     def dashboard():
-        # Escaping "<" keeps a reference such as "</script>" from ending the script element.
-        initial = json.dumps(overview()).replace("<", "\\u003c")
-        return Response(DASHBOARD_HTML.replace("/*INITIAL*/null", initial), mimetype="text/html")
+        # tojson escapes "<", ">", "&" and "'", so a reference such as "</script>" cannot end the script.
+        return render_template("dashboard.html", overview=overview())
 
     return app
-
-
-DASHBOARD_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Account API</title>
-<style>
-  body { font: 15px/1.4 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; color: #222; }
-  h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 1.5rem; }
-  table { border-collapse: collapse; width: 100%; }
-  th, td { text-align: left; padding: .25rem .6rem; border-bottom: 1px solid #ddd; }
-  td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-  #faults { padding: .5rem .8rem; border-radius: .3rem; background: #e6f4ea; }
-  #faults.active { background: #fde7e7; } .muted { color: #777; }
-</style></head>
-<body>
-<h1>Account API</h1>
-<p id="faults">Loading…</p>
-<h2>Balances</h2>
-<table><thead><tr><th>Account</th><th>Owner</th><th class="num">Balance</th></tr></thead><tbody id="accounts"></tbody></table>
-<h2>Recent transactions</h2>
-<table><thead><tr><th>#</th><th>Time (UTC)</th><th>Account</th><th>Kind</th><th class="num">Amount</th>
-<th class="num">Balance after</th><th>Reference</th><th>Idempotency key</th></tr></thead><tbody id="ledger"></tbody></table>
-<p id="stats" class="muted"></p>
-<script>
-const money = cents => (cents < 0 ? "-$" : "$") + Math.floor(Math.abs(cents) / 100).toLocaleString("en-US")
-  + "." + String(Math.abs(cents) % 100).padStart(2, "0");  // integer arithmetic: cents never become floats
-
-function fillTable(id, rows) {  // textContent, never innerHTML: references are free text
-  document.getElementById(id).replaceChildren(...rows.map(cells => {
-    const tr = document.createElement("tr");
-    for (const [text, className] of cells) {
-      const td = tr.insertCell(); td.textContent = text ?? ""; if (className) td.className = className;
-    }
-    return tr;
-  }));
-}
-
-function render(data) {
-  fillTable("accounts", data.accounts.map(a => [[a.id], [a.owner], [money(a.balance_cents), "num"]]));
-  fillTable("ledger", data.ledger.map(e => [[e.transaction_id], [e.created_at.slice(11, 23)], [e.account], [e.kind],
-    [money(e.amount_cents), "num"], [money(e.balance_cents), "num"], [e.reference], [e.idempotency_key]]));
-  const f = data.faults, active = [];
-  if (f.down) active.push("DOWN: account endpoints answer 503");
-  if (f.error_rate) active.push(`error rate ${Math.round(f.error_rate * 100)}%`);
-  if (f.lost_response_rate) active.push(`lost responses ${Math.round(f.lost_response_rate * 100)}%`);
-  if (f.delay_ms) active.push(`delay ${f.delay_ms} ms`);
-  const banner = document.getElementById("faults");
-  banner.textContent = active.length ? "Faults: " + active.join(", ") : "No faults injected.";
-  banner.className = active.length ? "active" : "";
-  document.getElementById("stats").textContent = Object.entries(data.stats).map(([k, v]) => `${k}: ${v}`).join(" · ");
-}
-
-async function refresh() {
-  try {
-    render(await (await fetch("/admin/overview")).json());
-  } catch (error) {
-    const banner = document.getElementById("faults");
-    banner.textContent = "Cannot reach the account API. Is it running?"; banner.className = "active";
-  }
-}
-render(/*INITIAL*/null);
-setInterval(refresh, 1500);
-</script>
-</body></html>
-"""
 
 
 def default_db_path() -> Path:

@@ -1,0 +1,126 @@
+"""The bank's dashboard in a real browser (Debian's headless Chromium, driven by Playwright): it shows the
+bank's state, refreshes by itself, switches fault modes, and shows free text as text.
+
+Without Chromium (`apt-get install chromium`; .ci/run installs it) the tests are skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from workshop.paths import ROOT
+from workshop.servers import Service, start_account_api
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+
+try:
+    from playwright.async_api import Browser, Page, async_playwright
+except ImportError:  # pragma: no cover - requirements.txt installs it
+    async_playwright = None  # type: ignore[assignment]
+
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here: apt-get install chromium (.ci/run does)"),
+    pytest.mark.skipif(async_playwright is None, reason="playwright is not installed: pip install -r requirements.txt"),
+]
+
+
+@pytest.fixture(scope="module")
+def bank(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    folder = tmp_path_factory.mktemp("dashboard")
+    service = start_account_api(db_file=folder / "accounts.db", log_path=folder / "account_api.log")
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def api(bank: Service) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=bank.url, timeout=10) as client:
+        client.post("/admin/reset").raise_for_status()
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    opened = await browser.new_page()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def shows(page: Page, selector: str, expected: str, seconds: float = 10) -> str:
+    """The text of ``selector`` once it contains ``expected`` (the page refreshes every 1.5 s)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    text = ""
+    while asyncio.get_running_loop().time() < deadline:
+        text = await page.inner_text(selector)
+        if expected in text:
+            return text
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{selector} never showed {expected!r}; it shows:\n{text}")
+
+
+def localhost_url(bank: Service) -> str:
+    return bank.url.replace("127.0.0.1", "localhost")
+
+
+async def test_the_dashboard_shows_balances_and_refreshes_by_itself(page: Page, bank: Service, api: httpx.Client):
+    await page.goto(bank.url + "/")
+    accounts = await shows(page, "#accounts", "Acme Payroll")
+    assert "$1,000.00" in accounts  # alice's 100000 cents
+    assert "No faults injected." in await page.inner_text("#faults")
+
+    api.post("/accounts/carol/deposit", json={"amount_cents": 1_234, "reference": "<img src=x onerror=alert(1)>"},
+             headers={"Idempotency-Key": "dashboard-deposit"}).raise_for_status()
+
+    ledger = await shows(page, "#ledger", "dashboard-deposit")
+    assert "$12.34" in ledger and "<img src=x onerror=alert(1)>" in ledger  # shown as text, not markup
+    assert await page.locator("#ledger img").count() == 0
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / "bank-dashboard.png"), full_page=True)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "localhost"])
+async def test_the_fault_controls_switch_each_fault_on_and_off(page: Page, bank: Service, api: httpx.Client, address):
+    await page.goto((bank.url if address == "127.0.0.1" else localhost_url(bank)) + "/")
+    await shows(page, "#faults", "No faults injected.")
+
+    await page.fill("#value-error-rate", "30")
+    await page.check("#control-error-rate")
+    await shows(page, "#faults", "error rate 30%")
+    await page.check("#control-lost-responses")
+    await page.fill("#value-delay", "250")
+    await page.check("#control-delay")
+    await page.check("#control-down")
+    banner = await shows(page, "#faults", "DOWN")
+    assert "lost responses 50%" in banner and "delay 250 ms" in banner
+    assert api.get("/admin/faults").json() == {"error_rate": 0.3, "lost_response_rate": 0.5, "delay_ms": 250,
+                                               "down": True, "seed": None}
+
+    await page.uncheck("#control-down")
+    await shows(page, "#faults", "delay 250 ms")
+    assert api.get("/admin/faults").json()["down"] is False
+
+    await page.click("#control-clear")
+    await shows(page, "#faults", "No faults injected.")
+    assert api.get("/admin/faults").json()["error_rate"] == 0
+    assert not await page.is_checked("#control-error-rate")
+    assert await page.inner_text("#control-status") == ""
