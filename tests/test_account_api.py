@@ -343,6 +343,43 @@ def test_committed_transactions_survive_kill_9(tmp_path):
         restarted.stop()
 
 
+def test_holds_reservations_and_shipments_survive_kill_9(tmp_path):
+    db_file = tmp_path / "accounts.db"
+    crashed = start_account_api(db_file=db_file, log_path=tmp_path / "before.log")
+    try:
+        with httpx.Client(base_url=crashed.url, timeout=10) as api:
+            def create(path: str, body: dict, key: str) -> dict:
+                response = api.post(path, json=body, headers={"Idempotency-Key": key})
+                assert response.status_code == 201, response.text
+                return response.json()
+
+            held = create("/accounts/carol/holds", {"amount_cents": 5_000}, "crash-hold")
+            reserved = create("/inventory/reservations", {"order_id": "O-1", "items": [{"sku": "lamp", "quantity": 2}]},
+                              "crash-reservation")
+            shipped = create("/shipments", {"order_id": "O-1", "carrier": "parcelpost", "address": "here"}, "crash-ship")
+            # The lamp's first release loses its answer: the loss itself must survive the crash too.
+            lost = api.post(f"/inventory/reservations/{reserved['reservation_id']}/release")
+            assert lost.status_code == 504, lost.text
+    finally:
+        crashed.kill()
+
+    restarted = start_account_api(db_file=db_file, log_path=tmp_path / "after.log")
+    try:
+        with httpx.Client(base_url=restarted.url, timeout=10) as api:
+            assert api.get("/accounts/carol").json()["held_cents"] == 5_000
+            assert api.get(f"/holds/{held['hold_id']}").json()["status"] == "active"
+            assert api.get(f"/shipments/{shipped['shipment_id']}").json()["status"] == "created"
+            lamp = next(item for item in api.get("/inventory").json()["items"] if item["sku"] == "lamp")
+            assert (lamp["in_stock"], lamp["reserved"]) == (5, 0)
+            retry = api.post(f"/inventory/reservations/{reserved['reservation_id']}/release")
+            assert (retry.status_code, retry.json()["replayed"]) == (200, True)
+            again = api.post("/accounts/carol/holds", json={"amount_cents": 5_000},
+                             headers={"Idempotency-Key": "crash-hold"})
+            assert again.json() == {**held, "replayed": True}
+    finally:
+        restarted.stop()
+
+
 # --- Reset, dashboard, storage ----------------------------------------------------------------------
 
 

@@ -124,3 +124,37 @@ async def test_the_fault_controls_switch_each_fault_on_and_off(page: Page, bank:
     assert api.get("/admin/faults").json()["error_rate"] == 0
     assert not await page.is_checked("#control-error-rate")
     assert await page.inner_text("#control-status") == ""
+
+
+async def test_the_dashboard_shows_holds_approvals_inventory_and_shipments(page: Page, bank: Service,
+                                                                          api: httpx.Client):
+    def create(path: str, body: dict, key: str) -> dict:
+        response = api.post(path, json=body, headers={"Idempotency-Key": key})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    create("/accounts/bob/holds", {"amount_cents": 12_500, "reference": "order O-42"}, "dash-hold")
+    approval = create("/approvals", {"transfer_id": "T-42", "from_account": "company", "to_account": "dave",
+                                     "amount_cents": 900_000, "note": "new laptop"}, "dash-approval")
+    create("/inventory/reservations", {"order_id": "O-42", "items": [{"sku": "gadget", "quantity": 3}]}, "dash-res")
+    create("/shipments", {"order_id": "O-42", "carrier": "parcelpost", "address": "12 Elm St"}, "dash-ship")
+
+    await page.goto(bank.url + "/")
+
+    assert "$125.00" in await shows(page, "#holds", "order O-42")
+    assert "$375.00" in await shows(page, "#accounts", "$125.00")  # bob: 500 - 125 held
+    assert "new laptop" in await shows(page, "#approvals", "T-42")
+    assert "17" in await shows(page, "#inventory", "Gadget")  # 20 - 3 reserved
+    assert "3 × gadget" in await shows(page, "#reservations", "O-42")
+    assert "12 Elm St" in await shows(page, "#shipments", "parcelpost")
+    assert "no" in await shows(page, "#carriers", "tortoise")
+
+    await page.locator("#approvals button", has_text="Approve").click()
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while "T-42" in await page.inner_text("#approvals"):  # the page refreshes after the decision
+        assert asyncio.get_running_loop().time() < deadline, "the approved transfer stayed in #approvals"
+        await asyncio.sleep(0.2)
+    decided = api.get(f"/approvals/{approval['approval_id']}").json()
+    assert (decided["status"], decided["decided_by"]) == ("approved", "bank dashboard")
+    assert await page.inner_text("#control-status") == ""
