@@ -16,11 +16,14 @@ Started by `python -m workshop up`, or alone: `python account_api.py [--host H] 
 from __future__ import annotations
 
 import argparse
+import hmac
+import ipaddress
 import json
 import math
 import random
 import re
 import secrets
+import socket
 import sqlite3
 import sys
 import threading
@@ -31,10 +34,11 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import ThreadedWSGIServer
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from workshop import settings
 
@@ -905,11 +909,148 @@ def status_filter(allowed: tuple[str, ...]) -> str | None:
     return status
 
 
+# --- Who may change the bank ----------------------------------------------------------------------
+#
+# The bank listens on loopback, but so does the learner's browser: any page it visits could send
+# requests here. A change (any POST, PUT, PATCH or DELETE, admin included) is therefore refused when
+#   - its Host header names somebody else's site (DNS rebinding: evil.example resolved to 127.0.0.1),
+#   - it says it comes from another origin (Origin other than this bank's, "null", Sec-Fetch-Site), or
+#   - it is something a plain HTML form or a no-cors fetch can send: a form's content type, or a body
+#     without any (a browser cannot send application/json across sites without a CORS preflight, and
+#     the bank answers no preflight).
+# Clients that are not browsers (httpx, curl) send no Origin and pass, also with no body at all.
+# Admin changes come from this machine, or with `Authorization: Bearer <WORKSHOP_ADMIN_TOKEN>`.
+
+FORM_CONTENT_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def host_and_port(authority: str) -> tuple[str, int | None] | None:
+    """("name", port) of a Host header or an origin's authority, lowercased; None when it is malformed."""
+    try:
+        parts = urlsplit(f"//{authority}")
+        name, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not name or parts.username is not None or parts.path or parts.query or parts.fragment:
+        return None
+    return name.rstrip("."), port
+
+
+def is_ip_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def is_loopback_address(address: str | None) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    mapped = getattr(parsed, "ipv4_mapped", None)
+    return parsed.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+def is_loopback_bind(host: str) -> bool:
+    return host == "localhost" or is_loopback_address(host)
+
+
+def machine_names(bound_host: str) -> frozenset[str]:
+    """The names under which other machines may reach a bank bound to ``bound_host``."""
+    if is_loopback_bind(bound_host):
+        return frozenset()
+    names = {bound_host, socket.gethostname(), socket.getfqdn(), f"{socket.gethostname()}.local"}
+    return frozenset(name.lower().rstrip(".") for name in names if name and not is_ip_address(name))
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The rules above, for one bank; ``names`` are the host names it answers to besides localhost."""
+
+    names: frozenset[str] = frozenset()
+
+    def is_own_host(self, name: str) -> bool:
+        # An IP address cannot be rebound: a browser that sends it connected to it, so it is ours (perhaps
+        # through a port forward, which is also why the port is not compared). Names are rebindable,
+        # except localhost, which browsers resolve to loopback themselves.
+        return is_ip_address(name) or name == "localhost" or name.endswith(".localhost") or name in self.names
+
+    def check_change(self) -> None:
+        """Refuse a state-changing request that a web page could have sent, or an admin change from afar."""
+        host_header = request.headers.get("Host")
+        host = host_and_port(host_header) if host_header is not None else None
+        if host_header is not None and (host is None or not self.is_own_host(host[0])):
+            raise ApiError(421, "unknown_host", f"This bank does not answer to the host {shown(host_header)}. "
+                           "Use the address it printed when it started (e.g. http://127.0.0.1:8077).")
+        self.check_origin(host)
+        self.check_content_type()
+        if request.path.startswith("/admin/"):
+            self.check_admin()
+
+    def check_origin(self, host: tuple[str, int | None] | None) -> None:
+        refusal = "Changes are accepted from this bank's own dashboard and from programs, not from other web pages."
+        fetch_site = request.headers.get("Sec-Fetch-Site")
+        if fetch_site is not None and fetch_site.lower() not in ("same-origin", "none"):
+            raise ApiError(403, "cross_site_request", f"The browser says this request comes from another site "
+                           f"(Sec-Fetch-Site: {shown(fetch_site)}). {refusal}")
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return
+        parts = urlsplit(origin) if origin.count("://") == 1 else None
+        authority = host_and_port(parts.netloc) if parts and parts.scheme in DEFAULT_PORTS else None
+        if authority is None or host is None:
+            raise ApiError(403, "cross_site_request", f"The request comes from the origin {shown(origin)}. {refusal}")
+        assert parts is not None
+        default = DEFAULT_PORTS[parts.scheme]
+        if (authority[0], authority[1] or default) != (host[0], host[1] or default):
+            raise ApiError(403, "cross_site_request", f"The request comes from the origin {shown(origin)}, not from "
+                           f"this bank. {refusal}")
+
+    @staticmethod
+    def check_content_type() -> None:
+        declared = request.headers.get("Content-Type")
+        has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        if declared is None and not has_body:
+            return  # e.g. POST /admin/reset or a release: nothing a form could have filled
+        mimetype = request.mimetype
+        if mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json")):
+            return
+        what = "a form's content type" if mimetype in FORM_CONTENT_TYPES else (
+            f"Content-Type {shown(declared)}" if declared else "a body without a Content-Type")
+        raise ApiError(415, "json_required", f"This request has {what}. Send the body as JSON with "
+                       "Content-Type: application/json (or no body at all where none is needed).")
+
+    @staticmethod
+    def check_admin() -> None:
+        token = settings.current().admin_token
+        authorization = request.headers.get("Authorization")
+        if authorization is not None:
+            scheme, _, presented = authorization.partition(" ")
+            if token is None or scheme.lower() != "bearer" or not hmac.compare_digest(
+                    presented.strip().encode("utf-8", "surrogateescape"), token.encode("utf-8", "surrogateescape")):
+                raise ApiError(401, "admin_token_required", "The admin token is not the one this bank was started "
+                               "with (WORKSHOP_ADMIN_TOKEN where the bank runs). Send Authorization: Bearer <token>.")
+            return
+        if is_loopback_address(request.remote_addr):
+            return
+        if token is None:
+            raise ApiError(403, "admin_from_loopback_only", "Admin changes (faults, reset, carriers) are accepted "
+                           "only from the bank's own machine: this bank was started without WORKSHOP_ADMIN_TOKEN.")
+        raise ApiError(401, "admin_token_required", "Admin changes from another machine need the bank's admin "
+                       "token: send Authorization: Bearer <token> (WORKSHOP_ADMIN_TOKEN where the bank runs).")
+
+
 # --- The application ------------------------------------------------------------------------------
 
 
-def create_app(db_path: Path | str) -> Flask:
+def create_app(db_path: Path | str, host_names: frozenset[str] | set[str] = frozenset()) -> Flask:
+    """The bank on the SQLite file ``db_path``; ``host_names`` are the names (besides localhost and IP
+    addresses) under which it accepts changes: see Guard."""
     db_path = Path(db_path)
+    guard = Guard(frozenset(name.lower().rstrip(".") for name in host_names))
     init_db(db_path)
     app = Flask(__name__, static_folder=None)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep fields in the order they are documented
@@ -942,6 +1083,23 @@ def create_app(db_path: Path | str) -> Flask:
         count_refusal(code)
         message = f"{error.name}: {request.method} {shown(request.path, 200)}. {error.description}"
         return jsonify(error=code, message=message), status
+
+    @app.before_request
+    def refuse_foreign_changes() -> None:
+        if request.method in STATE_CHANGING_METHODS:
+            guard.check_change()
+
+    @app.after_request
+    def security_headers(response):
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if "csp_nonce" in g:  # the dashboard: its own script and style only, and no other site may frame it
+            nonce = g.csp_nonce
+            response.headers["Content-Security-Policy"] = (
+                f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; connect-src 'self'; "
+                "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+            response.headers["X-Frame-Options"] = "DENY"
+        return response
 
     @app.before_request
     def inject_faults() -> None:
@@ -1175,7 +1333,8 @@ def create_app(db_path: Path | str) -> Flask:
     @app.get("/")
     def dashboard():
         # tojson escapes "<", ">", "&" and "'", so a reference such as "</script>" cannot end the script.
-        return render_template("dashboard.html", overview=overview())
+        g.csp_nonce = secrets.token_urlsafe(16)
+        return render_template("dashboard.html", overview=overview(), nonce=g.csp_nonce)
 
     return app
 
@@ -1184,22 +1343,57 @@ def default_db_path() -> Path:
     return settings.state_dir() / "accounts.db"
 
 
+class JsonErrorHandler(WSGIRequestHandler):
+    """Werkzeug's request handler, with JSON instead of an HTML page for the errors it answers itself
+    (a garbage request line, a URL or headers too large) before the application sees the request."""
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        short, long = self.responses.get(code, ("Error", ""))
+        body = json.dumps({"error": short.lower().replace(" ", "_").replace("-", "_"),
+                           "message": " ".join(part for part in (message or short, explain or long) if part)}).encode()
+        self.log_error("code %d, message %s", code, message)
+        self.close_connection = True
+        # A request line that was not understood leaves the version at HTTP/0.9, which has no status line
+        # or headers: answer it as HTTP/1.0, so the client can tell an error from a body.
+        if not str(getattr(self, "request_version", "")).startswith("HTTP/1"):
+            self.request_version = "HTTP/1.0"
+        self.send_response(code, short)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
+
+
 class Server(ThreadedWSGIServer):
     # Werkzeug listens with a queue of 128; connections beyond it are dropped and the client only
     # retries a second later, so a burst of 200 concurrent requests would stall for a second.
     request_queue_size = 1024
 
+    def __init__(self, host: str, port: int, app: Flask) -> None:
+        super().__init__(host, port, app, handler=JsonErrorHandler)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The workshop's account service (a small bank).")
-    parser.add_argument("--host", default=settings.LOCALHOST, help="address to bind (default: %(default)s)")
+    parser.add_argument("--host", default=settings.LOCALHOST,
+                        help="address to listen on (default: %(default)s, this machine only)")
     parser.add_argument("--port", type=int, default=settings.DEFAULT_API_PORT, help="port (default: %(default)s)")
     parser.add_argument("--db", type=Path, help="SQLite file (default: <state folder>/accounts.db)")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="a host name under which clients reach this bank (e.g. a classroom's DNS name); "
+                             "localhost, IP addresses and, off loopback, this machine's names are accepted anyway")
     args = parser.parse_args(argv)
     db_path = args.db or default_db_path()
-    app = create_app(db_path)
+    app = create_app(db_path, machine_names(args.host) | set(args.allowed_host))
     server = Server(args.host, args.port, app)  # exits with a clear message if the port is taken
     print(f"Account API on http://{args.host}:{args.port} (database {db_path})", flush=True)
+    if not is_loopback_bind(args.host):
+        token = "is set" if settings.current().admin_token else "is not set, so they are refused"
+        print(f"Warning: the account API listens on {args.host}, so other machines can reach it and move money. "
+              f"Admin changes (faults, reset, carriers) from them need WORKSHOP_ADMIN_TOKEN, which {token}.",
+              file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

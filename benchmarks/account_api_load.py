@@ -22,7 +22,7 @@ import httpx
 # Run as a script, this file's folder is on sys.path, not the repository root with `workshop` in it.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workshop.servers import start_account_api  # noqa: E402
+from workshop.servers import start_account_api
 
 ACCOUNT = "company"
 AMOUNT_CENTS = 100

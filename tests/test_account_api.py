@@ -272,7 +272,8 @@ def test_an_invalid_fault_config_is_refused_and_changes_nothing(api, body):
     set_faults(api, delay_ms=1)
     before = api.get("/admin/faults").json()
 
-    assert_error(api.put("/admin/faults", content=body), 400, "invalid_fault_config")
+    assert_error(api.put("/admin/faults", content=body, headers={"Content-Type": "application/json"}), 400,
+                 "invalid_fault_config")
     assert api.get("/admin/faults").json() == before
 
 

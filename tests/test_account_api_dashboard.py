@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import threading
 from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
 import pytest
@@ -158,3 +161,118 @@ async def test_the_dashboard_shows_holds_approvals_inventory_and_shipments(page:
     decided = api.get(f"/approvals/{approval['approval_id']}").json()
     assert (decided["status"], decided["decided_by"]) == ("approved", "bank dashboard")
     assert await page.inner_text("#control-status") == ""
+
+
+# --- Hostile pages ----------------------------------------------------------------------------------
+
+ATTACK = """<!doctype html><html><body><script>
+const bank = "%(bank)s";
+async function attack() {
+  const settled = await Promise.allSettled([
+    fetch(bank + "/admin/reset", {method: "POST", mode: "no-cors"}),
+    fetch(bank + "/admin/reset", {method: "POST"}),  // a "simple" CORS request: sent without a preflight
+    fetch(bank + "/admin/faults", {method: "PUT", mode: "no-cors", body: '{"down": true}'}),
+    fetch(bank + "/admin/faults", {method: "PUT", headers: {"Content-Type": "application/json"}, body: '{"down": true}'}),
+    fetch(bank + "/accounts/alice/withdraw", {method: "POST", mode: "no-cors", body: '{"amount_cents": 100}'}),
+    fetch(bank + "/accounts/alice/withdraw", {method: "POST", mode: "no-cors",
+                                              body: new Blob(['{"amount_cents": 100}'])}),
+  ]);
+  const loads = [];
+  for (const enctype of ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"]) {
+    const frame = document.createElement("iframe");
+    frame.name = "sink-" + loads.length;
+    loads.push(new Promise(resolve => frame.addEventListener("load", resolve)));
+    document.body.append(frame);
+    const form = document.createElement("form");
+    Object.assign(form, {method: "POST", action: bank + "/admin/reset", enctype, target: frame.name});
+    const field = document.createElement("input");
+    Object.assign(field, {name: '{"down": true, "x": "', value: '"}'});
+    form.append(field);
+    document.body.append(form);
+    form.submit();
+  }
+  await Promise.all(loads);
+  document.title = "done: " + settled.map(s => s.status).join(",");
+}
+attack();
+</script></body></html>"""
+
+
+@pytest.fixture
+def hostile_site() -> Iterator[Any]:
+    """A web page on another origin of this machine (another port), like any local dev server."""
+    pages: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = pages.get(self.path, b"")
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield pages, f"http://localhost:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def bank_state(api: httpx.Client) -> tuple[Any, ...]:
+    return (api.get("/accounts").json(), api.get("/ledger").json(), api.get("/admin/faults").json(),
+            api.get("/admin/overview").json()["holds"])
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "localhost"])
+async def test_a_page_on_another_origin_cannot_change_the_bank(page: Page, bank: Service, api: httpx.Client,
+                                                               hostile_site, address):
+    pages, site = hostile_site
+    target = bank.url if address == "127.0.0.1" else localhost_url(bank)
+    pages["/attack"] = (ATTACK % {"bank": target}).encode()
+    api.post("/accounts/carol/deposit", json={"amount_cents": 500}, headers={"Idempotency-Key": "before-attack"})
+    before = bank_state(api)
+
+    await page.goto(f"{site}/attack")
+    await page.wait_for_function("document.title.startsWith('done')", timeout=15_000)
+
+    assert bank_state(api) == before
+    # The requests did reach the bank (a browser sends no-cors requests and forms): it refused each one.
+    rejected = api.get("/admin/stats").json()["rejected"]
+    assert rejected >= 6, f"only {rejected} of the page's requests reached the bank ({await page.title()})"
+
+
+async def test_dns_rebinding_cannot_change_the_bank(bank: Service, api: httpx.Client):
+    """evil.example resolves to 127.0.0.1 (as a rebinding attacker makes it): the page at
+    http://evil.example:<port>/ is same-origin with the bank as far as the browser knows."""
+    port = bank.url.rsplit(":", 1)[1]
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP evil.example 127.0.0.1"])
+        try:
+            page = await browser.new_page()
+            before = bank_state(api)
+            await page.goto(f"http://evil.example:{port}/")
+            statuses = await page.evaluate("""async () => {
+                const json = {"Content-Type": "application/json"};
+                const answers = await Promise.all([
+                    fetch("/admin/reset", {method: "POST"}),
+                    fetch("/admin/faults", {method: "PUT", headers: json, body: '{"down": true}'}),
+                    fetch("/accounts/alice/withdraw", {method: "POST", body: '{"amount_cents": 100}',
+                                                       headers: {...json, "Idempotency-Key": "rebound"}}),
+                ]);
+                return Promise.all(answers.map(async a => [a.status, (await a.json()).error]));
+            }""")
+            assert statuses == [[421, "unknown_host"]] * 3
+            # The dashboard's own controls, under that name, are refused the same way and say why.
+            await page.click("#control-down")  # answered at once with a refusal, which unticks it again
+            assert "does not answer to the host" in await shows(page, "#control-status", "evil.example")
+            assert bank_state(api) == before
+        finally:
+            await browser.close()

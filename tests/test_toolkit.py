@@ -268,7 +268,7 @@ async def test_up_serves_both_lends_checks_a_namespace_and_keeps_workflows_acros
         # From the folder that holds the state folder, as a learner runs it from the repository.
         process = subprocess.Popen([sys.executable, "-m", "workshop", *args], cwd=tmp_path, env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        shown = []
+        shown: list[str] = []
         for line in process.stdout:
             if line.startswith("Ready."):
                 return process, shown
