@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from workshop import connection
 
@@ -15,6 +16,9 @@ def task_queue() -> str:
 
 # Transfers from this amount on get a note on the bank's ledger (and, in Jerry's version, a bug).
 LARGE_TRANSFER_CENTS = 10_000
+
+# How long the server waits for a worker to complete a workflow task before offering it again.
+WORKFLOW_TASK_TIMEOUT = timedelta(seconds=2)
 
 # The ID of the Part C change. A worker that meets a history without this marker knows the
 # execution started before the change, and skips the new step while it replays.
