@@ -44,8 +44,9 @@ class TransferWorkflow:
     @workflow.query
     def progress(self) -> TransferProgress:
         # >>> Part A: Answer the progress query from the workflow's state, without changing it
-        # Copies: the answer is a snapshot, and nothing in a query handler may change the workflow or wait.
-        return TransferProgress(self._step, dict(self._balances_seen), dict(self._attempts))
+        # Read, never change: a query handler may not alter the workflow's state, run activities or wait.
+        # (The SDK serialises the answer right here on the worker, so no caller holds a reference into it.)
+        return TransferProgress(self._step, self._balances_seen, self._attempts)
         # <<< Part A
 
     @workflow.query(dynamic=True)
