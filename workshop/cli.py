@@ -9,7 +9,7 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -74,6 +74,21 @@ def module_env(target: Target) -> dict[str, str]:
 # --------------------------------------------------------------------------- worker and run
 
 
+def watch_changes(folder: Path, stop: threading.Event, ready: str) -> Iterator[set[str]]:
+    """The sets of Python files changed under ``folder``, until ``stop`` is set. ``ready`` is printed once
+    the watcher is in place, so a file saved after the message is never missed."""
+    import watchfiles
+
+    announced = False
+    for changes in watchfiles.watch(folder, watch_filter=watchfiles.PythonFilter(), debounce=400, rust_timeout=250,
+                                    yield_on_timeout=True, stop_event=stop, raise_interrupt=False):
+        if not announced:
+            print(ready, flush=True)
+            announced = True
+        if changes:
+            yield {path for _, path in changes}
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     module = catalog.get(args.module)
     target = target_of(args)
@@ -84,10 +99,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if not args.watch:
         return run_child(command, env, cwd)
 
-    import watchfiles
-
     folder = target.root / module.folder
-    print(f"Watching {folder.relative_to(cwd)}: the worker restarts whenever you save a file there.", flush=True)
     stop = threading.Event()
     received: list[int] = []
 
@@ -97,9 +109,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     with stop_signals(on_signal):
         child = Child(command, env, cwd)
-        for changes in watchfiles.watch(folder, watch_filter=watchfiles.PythonFilter(), debounce=400,
-                                        stop_event=stop, raise_interrupt=False):
-            names = ", ".join(sorted({Path(path).name for _, path in changes}))
+        ready = f"Watching {folder.relative_to(cwd)}: the worker restarts whenever you save a file there."
+        for changes in watch_changes(folder, stop, ready):
+            names = ", ".join(sorted({Path(path).name for path in changes}))
             print(f"\n{names} changed: restarting the worker.", flush=True)
             child.stop()
             child = Child(command, env, cwd)
@@ -129,17 +141,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not args.watch:
         return _check_once(module, target, args.verbose, record=not args.solution)
 
-    import watchfiles
-
     services = Services(borrow_from_up=True)
     stop = threading.Event()
     folder = target.root / module.folder
     try:
         with stop_signals(lambda signum: stop.set()):
             _check_once(module, target, args.verbose, record=not args.solution, services=services)
-            print(f"\nWatching {folder}: the checks run again whenever you save a file there. Ctrl-C stops.", flush=True)
-            for _ in watchfiles.watch(folder, watch_filter=watchfiles.PythonFilter(), debounce=400,
-                                      stop_event=stop, raise_interrupt=False):
+            ready = f"\nWatching {folder}: the checks run again whenever you save a file there. Ctrl-C stops."
+            for _ in watch_changes(folder, stop, ready):
                 target.forget_modules()
                 print("\n" + "-" * 72, flush=True)
                 _check_once(module, target, args.verbose, record=not args.solution, services=services)
