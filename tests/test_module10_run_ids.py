@@ -1,6 +1,6 @@
 """What module 10's README says about handles and run IDs, checked against the dev server.
 
-The two tables (which run IDs each way of making a handle sets, and which run each call reaches), the
+The two tables (which run each call reaches, and which run IDs each way of making a handle sets), the
 failure moment (an old signal-with-start handle and a later order under the same workflow ID), a cancel
 of a closed run, and the idempotency keys of an order's payments.
 """
@@ -9,6 +9,7 @@ import pytest
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from solutions.module10_workflow_handles.shared import MoneyMovement, Receipt, StandingOrder
@@ -57,6 +58,9 @@ async def test_the_handles_carry_the_run_ids_the_readme_says(client):
         signalled = await client.start_workflow(StandingOrderWorkflow.run, order, id=workflow_id, task_queue=queue,
                                                 start_signal="change_amount", start_signal_args=[3_000])
         assert run_ids(signalled) == (None, current, first), "signal-with-start reaching run 2 of a chain"
+        joined = await client.start_workflow(StandingOrderWorkflow.run, order, id=workflow_id, task_queue=queue,
+                                             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+        assert run_ids(joined) == (None, current, first), "a USE_EXISTING start that finds run 2 open"
         assert await pay(client, workflow_id) == current
         assert len(keys) == 4 and all(key.startswith(f"{workflow_id}/{first}/payment-") for key in keys), (
             f"every payment's key holds the order's first run ID: {keys}"

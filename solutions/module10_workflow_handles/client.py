@@ -37,7 +37,7 @@ def order_ref(handle: OrderHandle) -> OrderRef:
     # --- exercise version:
     # first_run_id = handle.result_run_id
     # <<< Part A
-    if first_run_id is None:  # possible with servers before Temporal Server 1.32 (README: The failure moment)
+    if first_run_id is None:  # a signal that reached an open run, on a server before 1.32 (README: The failure moment)
         raise RuntimeError(f"The server did not say which run began {handle.id}.")
     return OrderRef(handle.id, first_run_id)
 

@@ -105,6 +105,18 @@ def worker(client: Client, target):
     return running_worker(client, [target.load(MODULE, "workflow").StandingOrderWorkflow], stand_in_bank(shared))
 
 
+def ref_of(client_code, handle: WorkflowHandle, orders: Orders):
+    """The learner's order_ref; an error in it is Part A's to report."""
+    try:
+        return client_code.order_ref(handle)
+    except Exception as err:
+        raise AssertionError(
+            f"Part A: order_ref raised {err!r} for a handle with run_id {orders.name(handle.run_id)}, result_run_id "
+            f"{orders.name(handle.result_run_id)} and first_execution_run_id {orders.name(handle.first_execution_run_id)}. "
+            "Which of the three names the run that began the order?"
+        ) from None
+
+
 @pytest.mark.part("A")
 async def test_the_ref_names_the_orders_first_run_whichever_run_the_start_reached(target, client):
     client_code = target.load(MODULE, "client")
@@ -113,15 +125,15 @@ async def test_the_ref_names_the_orders_first_run_whichever_run_the_start_reache
         opened = await client_code.open_order(client, orders.order(), queue)
         try:
             first = orders.named((await orders.latest()).raw_info.first_run_id, "order A's run 1")
-            ref = client_code.order_ref(opened)
+            ref = ref_of(client_code, opened, orders)
             assert ref.workflow_id == orders.workflow_id and ref.first_run_id == first, (
                 f"Part A: for a new order, order_ref should name its workflow ID and its first run ({orders.name(first)}); "
-                f"it returned {ref}."
+                f"it named {ref.workflow_id} and {orders.name(ref.first_run_id)}."
             )
             await orders.pay("order A")  # run 1 pays and continues as new
             await orders.current_run("order A", 2)
             again = await client_code.open_order(client, orders.order(3_000), queue)
-            ref_again = client_code.order_ref(again)
+            ref_again = ref_of(client_code, again, orders)
             assert ref_again.first_run_id == first, (
                 f"Part A: the second open_order reached order A in {orders.name(again.result_run_id)} (it had continued "
                 f"as new); order_ref should still name the run that began the order, {orders.name(first)}, but it named "
@@ -134,7 +146,7 @@ async def test_the_ref_names_the_orders_first_run_whichever_run_the_start_reache
         later = await client_code.open_order(client, orders.order(), queue)  # a new order under the same ID
         try:
             first_later = orders.named((await orders.latest()).raw_info.first_run_id, "order B's run 1")
-            ref_later = client_code.order_ref(later)
+            ref_later = ref_of(client_code, later, orders)
             assert ref_later.first_run_id == first_later, (
                 f"Part A: a later order under the same ID began with {orders.name(first_later)}; order_ref named "
                 f"{orders.name(ref_later.first_run_id)}."
@@ -189,7 +201,14 @@ async def test_the_runs_of_an_order_are_its_own_chain(target, client):
                 ("B", order_b, [(order_b.result_run_id, "CONTINUED_AS_NEW"), (b2, "RUNNING")]),
             ):
                 ref = shared.OrderRef(orders.workflow_id, handle.result_run_id)
-                listed = [(run.run_id, run.status) for run in await client_code.runs_of_order(client, ref)]
+                try:
+                    runs = await asyncio.wait_for(client_code.runs_of_order(client, ref), 10)
+                except asyncio.TimeoutError:
+                    raise AssertionError(
+                        f"Part C: runs_of_order for order {label} did not return within 10 s. Order B is still "
+                        "running: describe each run rather than wait for its result."
+                    ) from None
+                listed = [(run.run_id, run.status) for run in runs]
                 assert listed == expected, (
                     f"Part C: runs_of_order for order {label} should list "
                     + ", ".join(f"{orders.name(run)} {status}" for run, status in expected) + "; it listed "
@@ -245,8 +264,14 @@ async def test_an_old_ref_never_reaches_a_later_order(target, client):
                 "Part D: cancel_order with order A's ref asked order B to cancel: a handle that names only the "
                 "workflow ID reaches whichever order holds the ID now. Give order_handle the ref's first run ID."
             )
-            payment = await asyncio.wait_for(
-                client_code.pay_now(client, shared.OrderRef(orders.workflow_id, order_b.result_run_id)), 10)
+            try:
+                payment = await asyncio.wait_for(
+                    client_code.pay_now(client, shared.OrderRef(orders.workflow_id, order_b.result_run_id)), 10)
+            except (RPCError, asyncio.TimeoutError) as err:
+                raise AssertionError(
+                    f"Part D: pay_now with order B's ref should reach order B's current run, {orders.name(b2)}; it "
+                    f"failed with {err!r}. A handle with the first run ID reaches the latest run of that chain."
+                ) from None
             assert payment.run_id == b2, (
                 f"Part D: pay_now with order B's ref should reach order B's current run, {orders.name(b2)}; it reached "
                 f"{orders.name(payment.run_id)}."
