@@ -1,0 +1,1 @@
+"""Module 08: message handlers and compensation."""
