@@ -75,6 +75,7 @@ GLITCHY_SKU = "lamp"
 HOLD_STATUSES = ("active", "released", "captured")
 APPROVAL_STATUSES = ("pending", "approved", "rejected")
 SHIPMENT_STATUSES = ("created", "cancelled")
+RESERVATION_STATUSES = ("active", "released")
 # Where fault modes apply. /health, /admin/*, the dashboard and the API description stay up, so that a
 # fault can always be switched off again and watched while it is on.
 FAULTY_PREFIXES = ("/accounts", "/ledger", "/holds", "/approvals", "/inventory", "/shipments")
@@ -89,6 +90,9 @@ EXAMPLE_DECISION = '{"approved": true, "decided_by": "Ann", "comment": "checked 
 EXAMPLE_RESERVATION = '{"order_id": "O-1", "items": [{"sku": "widget", "quantity": 2}]}'
 EXAMPLE_SHIPMENT = '{"order_id": "O-1", "carrier": "parcelpost", "address": "1 Main St, Springfield"}'
 EXAMPLE_CARRIER = '{"available": true}'
+EXAMPLE_ACCOUNT = '{"id": "erin", "owner": "Erin", "balance_cents": 20000}'
+# An account ID is part of URLs (/accounts/<id>/withdraw), so it is kept to characters that need no escaping.
+ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -270,7 +274,7 @@ OPERATION_NAMES = {
     "withdraw": "a withdraw", "deposit": "a deposit", "hold": "a hold", "release_hold": "releasing a hold",
     "capture_hold": "capturing a hold", "approval": "an approval request", "decision": "a decision",
     "reservation": "a reservation", "release_reservation": "releasing a reservation", "shipment": "a shipment",
-    "cancel_shipment": "cancelling a shipment",
+    "cancel_shipment": "cancelling a shipment", "open_account": "opening an account",
 }
 
 
@@ -401,6 +405,23 @@ def move_money(db: sqlite3.Connection, account_id: str, kind: str, amount: int, 
 
     # The reference is not part of the request's identity: a retry may describe the same payment differently.
     return apply_once(db, key, kind, {"account": account_id, "amount_cents": amount}, apply, record=False)
+
+
+def open_account(db: sqlite3.Connection, account_id: str, owner: str, balance: int, key: str | None) -> Outcome:
+    """A new account with an opening balance (an admin's act, like the seed: it has no ledger entry)."""
+
+    def apply() -> Outcome:
+        if db.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchone() is not None:
+            raise ApiError(409, "account_exists", f"There is already an account {account_id!r}; an account is "
+                           "opened once (POST /admin/reset forgets the accounts that were opened).")
+        db.execute("INSERT INTO accounts (id, owner, balance_cents) VALUES (?, ?, ?)", (account_id, owner, balance))
+        return 201, account_json(find_account(db, account_id)), False
+
+    def current(_earlier: Earlier) -> dict:
+        return account_json(find_account(db, account_id))
+
+    identity = {"account": account_id, "owner": owner, "balance_cents": balance}
+    return apply_once(db, key, "open_account", identity, apply, replay=current)
 
 
 # --- Holds (modules 06 and 08) ------------------------------------------------------------------------
@@ -842,6 +863,21 @@ def amount_field(body: dict, example: str) -> int:
     return amount
 
 
+def account_body() -> tuple[str, str, int]:
+    """(id, owner, opening balance) of an account to open."""
+    body = json_body(EXAMPLE_ACCOUNT)
+    account_id = required_text(body, "id", max_length=MAX_ID_LENGTH, example=EXAMPLE_ACCOUNT)
+    if not ACCOUNT_ID.fullmatch(account_id):
+        raise ApiError(400, "malformed_body", f"id must be 1 to 40 letters, digits, '.', '_' or '-', starting with a "
+                       f"letter or a digit (it becomes part of URLs); got {shown(account_id)}.")
+    owner = required_text(body, "owner", max_length=MAX_NAME_LENGTH, example=EXAMPLE_ACCOUNT)
+    balance = body.get("balance_cents", 0)
+    if not _is_int(balance) or not 0 <= balance <= MAX_AMOUNT_CENTS:
+        raise ApiError(422, "invalid_amount", f"balance_cents must be a whole number of cents from 0 to "
+                       f"{MAX_AMOUNT_CENTS}; got {json.dumps(balance)[:40]}.")
+    return account_id, owner, balance
+
+
 def bool_field(body: dict, name: str, example: str) -> bool:
     value = body.get(name)
     if type(value) is not bool:
@@ -999,7 +1035,10 @@ class Guard:
         origin = request.headers.get("Origin")
         if origin is None:
             return
-        parts = urlsplit(origin) if origin.count("://") == 1 else None
+        try:
+            parts = urlsplit(origin) if origin.count("://") == 1 else None
+        except ValueError:  # e.g. "http://[", an IPv6 address never closed: not an origin, so not this bank's
+            parts = None
         authority = host_and_port(parts.netloc) if parts and parts.scheme in DEFAULT_PORTS else None
         if authority is None or host is None:
             raise ApiError(403, "cross_site_request", f"The request comes from the origin {shown(origin)}. {refusal}")
@@ -1043,6 +1082,286 @@ class Guard:
                        "token: send Authorization: Bearer <token> (WORKSHOP_ADMIN_TOKEN where the bank runs).")
 
 
+# --- The API description: GET /openapi.json ----------------------------------------------------------
+#
+# Written by hand, next to the code it describes. tests/test_account_api_contract.py keeps the two in agreement
+# (every route is described and nothing else, every error the code raises is listed), and the fuzzer in
+# tests/test_account_api_fuzz.py checks every answer it gets against it. For learners: docs/account_api.md.
+
+NAME = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}
+TEXT = {"type": ["string", "null"], "maxLength": MAX_TEXT_LENGTH}
+CENTS = {"type": "integer", "minimum": 1, "maximum": MAX_AMOUNT_CENTS}
+COUNT = {"type": "integer", "minimum": 0}
+TIME = {"type": "string", "description": "ISO 8601, UTC, milliseconds"}
+TIME_OR_NULL = {"type": ["string", "null"], "description": "ISO 8601, UTC, milliseconds"}
+
+
+def _obj(properties: dict, optional: tuple[str, ...] = (), closed: bool = True) -> dict:
+    """An object schema whose properties are all required but ``optional``; ``closed``: nothing else."""
+    schema = {"type": "object", "properties": properties, "required": [p for p in properties if p not in optional]}
+    return {**schema, "additionalProperties": False} if closed else schema
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _list(name: str) -> dict:
+    return {"type": "array", "items": _ref(name)}
+
+
+REPLAYED = {"replayed": {"type": "boolean", "description": "true: an earlier request with this Idempotency-Key "
+                                                        "was applied; this is its answer again"}}
+ACCOUNT = {"id": {"type": "string"}, "owner": {"type": "string"}, "balance_cents": COUNT, "held_cents": COUNT,
+           "available_cents": COUNT}
+RECEIPT = {"transaction_id": {"type": "integer"}, "account": {"type": "string"},
+           "kind": {"enum": ["withdraw", "deposit"]}, "amount_cents": CENTS, "balance_cents": COUNT,
+           "idempotency_key": {"type": "string"}}
+HOLD = {"hold_id": {"type": "string"}, "account": {"type": "string"}, "amount_cents": CENTS,
+        "status": {"enum": list(HOLD_STATUSES)}, "reference": {"type": ["string", "null"]},
+        "transaction_id": {"type": ["integer", "null"], "description": "the ledger's withdraw, once captured"},
+        "created_at": TIME, "updated_at": TIME}
+APPROVAL = {"approval_id": {"type": "string"}, "transfer_id": {"type": "string"}, "from_account": {"type": "string"},
+            "to_account": {"type": "string"}, "amount_cents": CENTS, "note": {"type": ["string", "null"]},
+            "status": {"enum": list(APPROVAL_STATUSES)}, "decided_by": {"type": ["string", "null"]},
+            "comment": {"type": ["string", "null"]}, "created_at": TIME, "decided_at": TIME_OR_NULL}
+RESERVATION = {"reservation_id": {"type": "string"}, "order_id": {"type": "string"},
+               "items": {"type": "array", "items": _obj({"sku": {"type": "string"},
+                                                         "quantity": {"type": "integer", "minimum": 1}})},
+               "status": {"enum": list(RESERVATION_STATUSES)}, "created_at": TIME, "released_at": TIME_OR_NULL}
+SHIPMENT = {"shipment_id": {"type": "string"}, "order_id": {"type": "string"}, "carrier": {"type": "string"},
+            "address": {"type": "string"}, "status": {"enum": list(SHIPMENT_STATUSES)}, "created_at": TIME,
+            "cancelled_at": TIME_OR_NULL}
+FAULTS = {"error_rate": {"type": "number", "minimum": 0, "maximum": 1},
+          "lost_response_rate": {"type": "number", "minimum": 0, "maximum": 1},
+          "delay_ms": {"type": "integer", "minimum": 0, "maximum": MAX_DELAY_MS}, "down": {"type": "boolean"},
+          "seed": {"type": ["integer", "null"], "description": "the same seed and settings, the same faults"}}
+TOKEN = {"type": ["string", "null"], "maxLength": MAX_TASK_TOKEN_LENGTH, "pattern": f"^{TASK_TOKEN.pattern}$"}
+
+SCHEMAS: dict[str, dict] = {
+    "Error": _obj({"error": {"type": "string", "minLength": 1, "description": "a code a program can act on"},
+                   "message": {"type": "string", "minLength": 1, "description": "what happened and what to do"}}),
+    "Health": _obj({"status": {"const": "ok"}}),
+    "Account": _obj(ACCOUNT),
+    "OpenedAccount": _obj({**ACCOUNT, **REPLAYED}),
+    "Accounts": _obj({"accounts": _list("Account")}),
+    "Receipt": _obj({**RECEIPT, **REPLAYED}),
+    "LedgerEntry": _obj({**RECEIPT, "reference": {"type": ["string", "null"]}, "created_at": TIME}),
+    "Ledger": _obj({"entries": _list("LedgerEntry")}),
+    "AccountLedger": _obj({"account": {"type": "string"}, "entries": _list("LedgerEntry")}),
+    "Hold": _obj(HOLD),
+    "HoldChange": _obj({**HOLD, "balance_cents": COUNT, "available_cents": COUNT, **REPLAYED}),
+    "AccountHolds": _obj({"account": {"type": "string"}, "holds": _list("Hold")}),
+    "Approval": _obj({**APPROVAL, "task_token": {"type": ["string", "null"]}}),
+    "ApprovalChange": _obj({**APPROVAL, "task_token": {"type": ["string", "null"]}, **REPLAYED}),
+    "ApprovalWithoutToken": _obj(APPROVAL),
+    "Approvals": _obj({"approvals": _list("Approval")}),
+    "Item": _obj({"sku": {"type": "string"}, "name": {"type": "string"}, "in_stock": COUNT, "reserved": COUNT}),
+    "Inventory": _obj({"items": _list("Item")}),
+    "Reservation": _obj(RESERVATION),
+    "ReservationChange": _obj({**RESERVATION, **REPLAYED}),
+    "Reservations": _obj({"reservations": _list("Reservation")}),
+    "Shipment": _obj(SHIPMENT),
+    "ShipmentChange": _obj({**SHIPMENT, **REPLAYED}),
+    "Shipments": _obj({"shipments": _list("Shipment")}),
+    "Carrier": _obj({"name": {"type": "string"}, "available": {"type": "boolean"}}),
+    "Carriers": _obj({"carriers": _list("Carrier")}),
+    "Faults": _obj(FAULTS),
+    "Stats": _obj({name: COUNT for name in Runtime.COUNTERS}),
+    "Reset": _obj({"status": {"const": "reset"}, "accounts": _list("Account")}),
+    "Overview": _obj({"accounts": _list("Account"), "ledger": _list("LedgerEntry"), "holds": _list("Hold"),
+                      "approvals": _list("ApprovalWithoutToken"), "inventory": _list("Item"),
+                      "reservations": _list("Reservation"), "shipments": _list("Shipment"),
+                      "carriers": _list("Carrier"), "faults": _ref("Faults"), "stats": _ref("Stats")}),
+    # Request bodies. Fields not listed are ignored.
+    "MoneyRequest": _obj({"amount_cents": CENTS, "reference": {**TEXT, "maxLength": MAX_REFERENCE_LENGTH}},
+                         optional=("reference",), closed=False),
+    "ApprovalRequest": _obj({"transfer_id": NAME, "from_account": NAME, "to_account": NAME, "amount_cents": CENTS,
+                             "note": TEXT, "task_token": TOKEN}, optional=("note", "task_token"), closed=False),
+    "Decision": _obj({"approved": {"type": "boolean"}, "decided_by": {**NAME, "maxLength": MAX_NAME_LENGTH},
+                      "comment": TEXT}, optional=("comment",), closed=False),
+    "ReservationRequest": _obj({"order_id": NAME, "items": {
+        "type": "array", "minItems": 1, "maxItems": MAX_ITEMS, "items": _obj(
+            {"sku": NAME, "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY}}, closed=False),
+        "description": "each sku once"}}, closed=False),
+    "ShipmentRequest": _obj({"order_id": NAME, "carrier": {**NAME, "maxLength": MAX_NAME_LENGTH},
+                             "address": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_LENGTH}},
+                            closed=False),
+    "FaultChanges": {**_obj(FAULTS), "required": [], "description": "any of the fields; the others keep their value"},
+    "CarrierSwitch": _obj({"available": {"type": "boolean"}}, closed=False),
+    "NewAccount": _obj({"id": {"type": "string", "pattern": f"^{ACCOUNT_ID.pattern}$"},
+                        "owner": {**NAME, "maxLength": MAX_NAME_LENGTH}, "balance_cents": {**COUNT, "maximum": MAX_AMOUNT_CENTS}},
+                       optional=("balance_cents",), closed=False),
+}
+
+# What the HTTP layer answers to any request it cannot read (a Host header that is not a host name, a broken
+# chunked body), what every change may get before it is looked at (see Guard), and the fault modes' answers.
+HTTP_ERRORS = {400: ["bad_request"]}
+CHANGE_ERRORS = {403: ["cross_site_request"], 413: ["request_entity_too_large"], 415: ["json_required"],
+                 421: ["unknown_host"]}
+ADMIN_ERRORS = {401: ["admin_token_required"], 403: ["admin_from_loopback_only"]}
+DOWN = {503: ["service_unavailable"]}
+FAULTY_CHANGE = {503: ["service_unavailable", "injected_fault"], 504: ["response_lost"]}
+KEYED = {400: ["malformed_idempotency_key"], 422: ["idempotency_key_reused"]}
+STATUS_TEXT = {200: "OK", 201: "Created", 400: "Bad request", 401: "Admin token missing or wrong",
+               403: "Refused: another site, or admin from another machine", 404: "Not found",
+               409: "Conflicts with the current state", 413: "Body larger than 64 KiB",
+               415: "Body not sent as JSON", 421: "Host header of another site", 422: "Understood but not accepted",
+               428: "Idempotency-Key header missing", 503: "Not applied: retrying is safe",
+               504: "Applied, but the answer was lost: retry with the same Idempotency-Key"}
+
+
+def _operation(summary: str, ok: int, schema: str, errors: dict[int, list[str]], *, change: bool = False,
+               admin: bool = False, faulty: bool = False, body: str | None = None, key: str | None = None,
+               query: tuple[str, ...] = (), statuses: tuple[str, ...] = ()) -> dict:
+    """One operation answering ``ok`` with the component ``schema`` ("html", "object": no component), or an error
+    of ``errors`` or of the kinds that apply; ``key`` "required"/"optional": an Idempotency-Key header;
+    ``query``: of "limit", "status" (one of ``statuses``), "order_id"."""
+    answers: dict[int, list[str]] = {}
+    for extra in (errors, HTTP_ERRORS, CHANGE_ERRORS if change else {}, ADMIN_ERRORS if admin else {},
+                  (FAULTY_CHANGE if change else DOWN) if faulty else {}, KEYED if key else {}):
+        for status, codes in extra.items():
+            answers.setdefault(status, []).extend(code for code in codes if code not in answers.get(status, []))
+    if key == "required":
+        answers.setdefault(428, []).append("missing_idempotency_key")
+    content = {"text/html": {"schema": {"type": "string"}}} if schema == "html" else {
+        "application/json": {"schema": {"type": "object"} if schema == "object" else _ref(schema)}}
+    responses: dict[str, Any] = {str(ok): {"description": STATUS_TEXT[ok], "content": content}}
+    for status, codes in sorted(answers.items()):
+        error_schema = {**_ref("Error"), "properties": {"error": {"enum": codes}}}
+        responses[str(status)] = {"description": STATUS_TEXT[status],
+                                  "content": {"application/json": {"schema": error_schema}}}
+    operation: dict[str, Any] = {"summary": summary, "responses": responses}
+    parameters = []
+    if key:
+        parameters.append({"name": "Idempotency-Key", "in": "header", "required": key == "required",
+                           "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+                           "description": "names this one change: a retry with the same key gets the first answer "
+                                          "and changes nothing"})
+    if "limit" in query:
+        parameters.append({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                       "maximum": MAX_LIST_LIMIT}})
+    if "status" in query:
+        parameters.append({"name": "status", "in": "query", "schema": {"enum": list(statuses)}})
+    if "order_id" in query:
+        parameters.append({"name": "order_id", "in": "query", "schema": {"type": "string"}})
+    if parameters:
+        operation["parameters"] = parameters
+    if body:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+    return operation
+
+
+def _path_parameter(name: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def openapi_description() -> dict:
+    """The bank's API in OpenAPI 3.1, served at GET /openapi.json."""
+    money = {400: ["malformed_body"], 404: ["unknown_account"], 422: ["invalid_amount"]}
+    paths: dict[str, dict[str, Any]] = {
+        "/health": {"get": _operation("Is the bank up? (never affected by fault modes)", 200, "Health", {})},
+        "/accounts": {"get": _operation("Every account", 200, "Accounts", {}, faulty=True)},
+        "/accounts/{account_id}": {"get": _operation("One account", 200, "Account", {404: ["unknown_account"]},
+                                                     faulty=True)},
+        "/accounts/{account_id}/withdraw": {"post": _operation(
+            "Take money out, once per Idempotency-Key", 200, "Receipt", {**money, 409: ["insufficient_funds"]},
+            change=True, faulty=True, body="MoneyRequest", key="required")},
+        "/accounts/{account_id}/deposit": {"post": _operation(
+            "Put money in, once per Idempotency-Key", 200, "Receipt", money, change=True, faulty=True,
+            body="MoneyRequest", key="required")},
+        "/accounts/{account_id}/ledger": {"get": _operation(
+            "The account's ledger, newest first", 200, "AccountLedger",
+            {400: ["invalid_limit"], 404: ["unknown_account"]}, faulty=True, query=("limit",))},
+        "/ledger": {"get": _operation("Every account's ledger, newest first", 200, "Ledger", {400: ["invalid_limit"]},
+                                      faulty=True, query=("limit",))},
+        "/accounts/{account_id}/holds": {
+            "post": _operation("Hold money: it stays in the balance but is no longer available", 201, "HoldChange",
+                               {**money, 409: ["insufficient_funds"]}, change=True, faulty=True,
+                               body="MoneyRequest", key="required"),
+            "get": _operation("The account's holds, newest first", 200, "AccountHolds",
+                              {400: ["invalid_limit", "invalid_status"], 404: ["unknown_account"]}, faulty=True,
+                              query=("limit", "status"), statuses=HOLD_STATUSES)},
+        "/holds/{hold_id}": {"get": _operation("One hold", 200, "Hold", {404: ["unknown_hold"]}, faulty=True)},
+        **{f"/holds/{{hold_id}}/{verb}": {"post": _operation(
+            f"{verb.capitalize()} a hold (again: answered as a replay; the other verb: refused)", 200, "HoldChange",
+            {400: ["malformed_body"], 404: ["unknown_hold"], 409: ["hold_not_active"]}, change=True, faulty=True,
+            key="optional")} for verb in ("release", "capture")},
+        "/approvals": {
+            "post": _operation("Ask a person to approve a transfer", 201, "ApprovalChange",
+                               {400: ["malformed_body"], 404: ["unknown_account"], 422: ["invalid_amount"]},
+                               change=True, faulty=True, body="ApprovalRequest", key="required"),
+            "get": _operation("Approvals, newest first", 200, "Approvals", {400: ["invalid_limit", "invalid_status"]},
+                              faulty=True, query=("limit", "status"), statuses=APPROVAL_STATUSES)},
+        "/approvals/{approval_id}": {"get": _operation("One approval", 200, "Approval", {404: ["unknown_approval"]},
+                                                       faulty=True)},
+        "/approvals/{approval_id}/decision": {"post": _operation(
+            "Approve or reject, once", 200, "ApprovalChange",
+            {400: ["malformed_body"], 404: ["unknown_approval"], 409: ["already_decided"]}, change=True,
+            faulty=True, body="Decision", key="optional")},
+        "/inventory": {"get": _operation("Items in stock", 200, "Inventory", {}, faulty=True)},
+        "/inventory/reservations": {
+            "post": _operation("Reserve every item of an order, or none", 201, "ReservationChange",
+                               {400: ["malformed_body"], 404: ["unknown_item"], 409: ["out_of_stock"],
+                                422: ["invalid_quantity"]}, change=True, faulty=True, body="ReservationRequest",
+                               key="required"),
+            "get": _operation("Reservations, newest first (?order_id= finds an order's)", 200, "Reservations",
+                              {400: ["invalid_limit", "invalid_status"]}, faulty=True,
+                              query=("limit", "status", "order_id"), statuses=RESERVATION_STATUSES)},
+        "/inventory/reservations/{reservation_id}": {"get": _operation(
+            "One reservation", 200, "Reservation", {404: ["unknown_reservation"]}, faulty=True)},
+        "/inventory/reservations/{reservation_id}/release": {"post": _operation(
+            f"Put a reservation's items back (the first release of one holding a {GLITCHY_SKU!r} loses its answer)",
+            200, "ReservationChange", {400: ["malformed_body"], 404: ["unknown_reservation"]}, change=True,
+            faulty=True, key="optional")},
+        "/shipments": {
+            "post": _operation("Create a shipment", 201, "ShipmentChange",
+                               {400: ["malformed_body"], 422: ["unknown_carrier"], 503: ["carrier_unavailable"]},
+                               change=True, faulty=True, body="ShipmentRequest", key="required"),
+            "get": _operation("Shipments, newest first", 200, "Shipments", {400: ["invalid_limit", "invalid_status"]},
+                              faulty=True, query=("limit", "status"), statuses=SHIPMENT_STATUSES)},
+        "/shipments/{shipment_id}": {"get": _operation("One shipment", 200, "Shipment", {404: ["unknown_shipment"]},
+                                                       faulty=True)},
+        "/shipments/{shipment_id}/cancel": {"post": _operation(
+            "Cancel a shipment (again: answered as a replay)", 200, "ShipmentChange",
+            {400: ["malformed_body"], 404: ["unknown_shipment"]}, change=True, faulty=True, key="optional")},
+        "/admin/faults": {
+            "get": _operation("The fault mode", 200, "Faults", {}),
+            "put": _operation("Change the fault mode", 200, "Faults", {400: ["invalid_fault_config"]}, change=True,
+                              admin=True, body="FaultChanges")},
+        "/admin/reset": {"post": _operation("Back to the seed: accounts, inventory, carriers; no faults", 200,
+                                            "Reset", {}, change=True, admin=True)},
+        "/admin/accounts": {"post": _operation(
+            "Open an account with an opening balance (a reset forgets it)", 201, "OpenedAccount",
+            {400: ["malformed_body"], 409: ["account_exists"], 422: ["invalid_amount"]}, change=True, admin=True,
+            body="NewAccount", key="optional")},
+        "/admin/stats": {"get": _operation("Counters since the start or the last reset", 200, "Stats", {})},
+        "/admin/carriers": {"get": _operation("Carriers and whether they take shipments", 200, "Carriers", {})},
+        "/admin/carriers/{name}": {"put": _operation(
+            "Switch a carrier on or off", 200, "Carrier", {400: ["malformed_body"], 404: ["unknown_carrier"]},
+            change=True, admin=True, body="CarrierSwitch")},
+        "/admin/overview": {"get": _operation("What the dashboard shows (never affected by fault modes)", 200,
+                                              "Overview", {})},
+        "/": {"get": _operation("The dashboard (HTML)", 200, "html", {})},
+        "/openapi.json": {"get": _operation("This description", 200, "object", {})},
+    }
+    for path, operations in paths.items():
+        names = re.findall(r"{(\w+)}", path)
+        if names:
+            operations["parameters"] = [_path_parameter(name) for name in names]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "The workshop's bank (account API)", "version": "1.0.0",
+                 "description": "Money in integer cents; every change once per Idempotency-Key; errors as "
+                                '{"error": code, "message": text}; fault modes at /admin/faults. For people: '
+                                "docs/account_api.md in the workshop's repository. Any path not described answers "
+                                "404 not_found, any method not described 405 method_not_allowed, both as JSON."},
+        "servers": [{"url": f"http://{settings.LOCALHOST}:{settings.DEFAULT_API_PORT}"}],
+        "paths": paths,
+        "components": {"schemas": SCHEMAS},
+    }
+
+
 # --- The application ------------------------------------------------------------------------------
 
 
@@ -1055,6 +1374,10 @@ def create_app(db_path: Path | str, host_names: frozenset[str] | set[str] = froz
     app = Flask(__name__, static_folder=None)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep fields in the order they are documented
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    # One path per resource, answered where it is asked: Werkzeug would answer /accounts/ and //accounts with a
+    # redirect (an HTML page, and a POST that a client sends again); /accounts/ is /accounts, //accounts unknown.
+    app.url_map.strict_slashes = False
+    app.url_map.merge_slashes = False
     runtime = Runtime()
     # One connection per thread, kept: opening one costs more than most requests' queries.
     connections = threading.local()
@@ -1234,6 +1557,15 @@ def create_app(db_path: Path | str, host_names: frozenset[str] | set[str] = froz
         order_id = required_text(body, "order_id", max_length=MAX_ID_LENGTH, example=EXAMPLE_RESERVATION)
         return answer(reserve(db(), order_id, reservation_items(body), key), "reservation")
 
+    @app.get("/inventory/reservations")
+    def list_reservations():
+        # ?order_id= finds an order's reservations without their IDs: a compensation registered before its
+        # step (module 09) must undo a reservation whose answer never reached it.
+        order_id, status, limit = request.args.get("order_id"), status_filter(RESERVATION_STATUSES), list_limit()
+        rows = db().execute("SELECT * FROM reservations WHERE (? IS NULL OR order_id = ?) AND (? IS NULL OR status = ?)"
+                            " ORDER BY created_at DESC, rowid DESC LIMIT ?", (order_id, order_id, status, status, limit))
+        return {"reservations": [reservation_json(db(), row) for row in rows.fetchall()]}
+
     @app.get("/inventory/reservations/<reservation_id>")
     def get_reservation(reservation_id: str):
         return reservation_json(db(), find_reservation(db(), reservation_id))
@@ -1291,6 +1623,13 @@ def create_app(db_path: Path | str, host_names: frozenset[str] | set[str] = froz
         runtime.reset()
         return {"status": "reset", **list_accounts()}
 
+    @app.post("/admin/accounts")
+    def create_account():
+        key = optional_idempotency_key()
+        account_id, owner, balance = account_body()
+        status, body, replayed = open_account(db(), account_id, owner, balance, key)
+        return {**body, "replayed": replayed}, status
+
     @app.get("/admin/stats")
     def get_stats():
         return runtime.stats()
@@ -1329,6 +1668,12 @@ def create_app(db_path: Path | str, host_names: frozenset[str] | set[str] = froz
                 "reservations": [reservation_json(database, row) for row in reservations.fetchall()],
                 "shipments": [shipment_json(row) for row in shipments], "carriers": carriers(),
                 "faults": asdict(runtime.faults), "stats": runtime.stats()}
+
+    description = openapi_description()
+
+    @app.get("/openapi.json")
+    def openapi():
+        return description
 
     @app.get("/")
     def dashboard():
@@ -1385,8 +1730,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="a host name under which clients reach this bank (e.g. a classroom's DNS name); "
                              "localhost, IP addresses and, off loopback, this machine's names are accepted anyway")
     args = parser.parse_args(argv)
-    db_path = args.db or default_db_path()
-    app = create_app(db_path, machine_names(args.host) | set(args.allowed_host))
+    try:
+        db_path = args.db or default_db_path()
+    except settings.SettingsError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        return 2
+    try:
+        app = create_app(db_path, machine_names(args.host) | set(args.allowed_host))
+    except sqlite3.DatabaseError as err:  # a file that is not a database, or one cut short
+        print(f"error: {db_path} cannot be used as the bank's database ({err}).", file=sys.stderr, flush=True)
+        return 2
     server = Server(args.host, args.port, app)  # exits with a clear message if the port is taken
     print(f"Account API on http://{args.host}:{args.port} (database {db_path})", flush=True)
     if not is_loopback_bind(args.host):

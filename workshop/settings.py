@@ -120,7 +120,13 @@ def current() -> Settings:
 def state_dir() -> Path:
     """The state folder (created on first use): databases of `workshop up` and the learner's progress."""
     path = current().state_dir
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a file where the folder should be, a folder that may not be written
+        raise SettingsError(
+            f"The workshop's state folder {path} cannot be used ({err.strerror or err}). Move away what is "
+            f"there, or set {STATE_DIR} to another folder."
+        ) from None
     return path
 
 
