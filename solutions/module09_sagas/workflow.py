@@ -1,0 +1,144 @@
+"""An order as a saga: reserve, charge, ship, confirm; when a step fails, undo the steps done, last first."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, is_cancelled_exception
+
+from .saga import Saga
+
+with workflow.unsafe.imports_passed_through():
+    from workshop.bank import NON_RETRYABLE_ERROR_TYPES, idempotency_key
+
+    from .activities import OrderActivities
+    from .shared import (
+        CancelShipmentRequest,
+        ConfirmationRequest,
+        Order,
+        OrderReport,
+        PaymentRequest,
+        RefundRequest,
+        ReleaseRequest,
+        ReservationRequest,
+        ShipmentRequest,
+    )
+
+Request = TypeVar("Request")
+Result = TypeVar("Result")
+# One attempt at the bank that takes longer than this has failed: it is retried.
+ATTEMPT_TIMEOUT = timedelta(seconds=10)
+
+
+@workflow.defn
+class OrderWorkflow:
+    def __init__(self) -> None:
+        self._order_id = ""
+        self._steps_done: list[str] = []
+        self._saga = Saga()
+        self._failure = ""
+
+    @workflow.query
+    def report(self) -> OrderReport:
+        saga = self._saga
+        return OrderReport(self._order_id, self._steps_done, [c.name for c in saga.compensations], saga.undone,
+                           saga.not_undone, self._failure)
+
+    @workflow.run
+    async def run(self, order: Order) -> OrderReport:
+        self._order_id = order.order_id
+        saga = self._saga
+        try:
+            # Nothing is allocated yet: an order that cannot be filled (an item out of stock, an unknown
+            # payer) is refused here, with nothing to undo.
+            await self._step(OrderActivities.validate_order, order)
+            # >>> Part A: Register each step's compensation before running the step
+            # Before, not after: a step can take effect while its answer never reaches the workflow (the
+            # answer is lost and the step's time budget runs out, or the order is cancelled while the step
+            # is at the bank). Registered first, the compensation runs anyway; it finds what to undo by
+            # the order's ID or the step's key, and does nothing if the step did nothing.
+            saga.add(OrderActivities.release_inventory, ReleaseRequest(order.order_id, idempotency_key("release")))
+            await self._step(OrderActivities.reserve_inventory,
+                             ReservationRequest(order.order_id, order.lines, idempotency_key("reserve")))
+            saga.add(OrderActivities.refund_payment,
+                     RefundRequest(order.payer, order.amount_cents, idempotency_key("charge"),
+                                   idempotency_key("refund"), f"refund of order {order.order_id}"))
+            await self._step(OrderActivities.charge_payment,
+                             PaymentRequest(order.payer, order.amount_cents, idempotency_key("charge"),
+                                            f"order {order.order_id}"))
+            saga.add(OrderActivities.cancel_shipment,
+                     CancelShipmentRequest(order.order_id, idempotency_key("cancel-shipment")))
+            shipment = await self._step(OrderActivities.create_shipment,
+                                        ShipmentRequest(order.order_id, order.carrier, order.address,
+                                                        idempotency_key("ship")),
+                                        budget=timedelta(seconds=order.ship_within_seconds))
+            # The confirmation has no compensation: it is the last step, so no later step can fail and
+            # call for undoing it (and a message cannot be unsent anyway).
+            # --- exercise version:
+            # await self._step(OrderActivities.reserve_inventory,
+            #                  ReservationRequest(order.order_id, order.lines, idempotency_key("reserve")))
+            # await self._step(OrderActivities.charge_payment,
+            #                  PaymentRequest(order.payer, order.amount_cents, idempotency_key("charge"),
+            #                                 f"order {order.order_id}"))
+            # shipment = await self._step(OrderActivities.create_shipment,
+            #                             ShipmentRequest(order.order_id, order.carrier, order.address,
+            #                                             idempotency_key("ship")),
+            #                             budget=timedelta(seconds=order.ship_within_seconds))
+            # <<< Part A
+            await self._step(OrderActivities.send_confirmation,
+                             ConfirmationRequest(order.order_id, order.payer, order.amount_cents, shipment.carrier))
+        except (Exception, asyncio.CancelledError) as failure:
+            # A step failed for good, or the order was cancelled (the cancellation arrives as an error at
+            # the step the workflow was waiting for). Either way, undo what was done, then end as that.
+            # (asyncio.CancelledError is not an Exception: named here, a cancellation that arrives while the
+            # workflow waits for something other than an activity is undone too.)
+            self._failure = reason(failure)
+            workflow.logger.warning("Order %s: %s; compensating", order.order_id, self._failure)
+            await saga.compensate()
+            if is_cancelled_exception(failure):
+                raise  # the workflow ends Canceled
+            undone = ", ".join(u.compensation for u in saga.undone) or "nothing"
+            raise ApplicationError(f"Order {order.order_id}: {self._failure} (undone: {undone})",
+                                   type="OrderFailed") from failure
+        return self.report()
+
+    async def _step(self, activity: Callable[[Any, Request], Awaitable[Result]], request: Request,
+                    budget: timedelta | None = None) -> Result:
+        """Run one step of the order at the bank; `budget` bounds all its attempts together."""
+        # >>> Part C: Fail at once on final refusals, retry the rest within the step's budget
+        retry_policy = RetryPolicy(
+            initial_interval=timedelta(seconds=1),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(seconds=10),
+            # Answers that no retry can change (OutOfStock, InsufficientFunds, ...): whichever activity
+            # raises them, the step fails at once and the saga compensates.
+            non_retryable_error_types=NON_RETRYABLE_ERROR_TYPES,
+        )
+        schedule_to_close = budget  # None: no limit (the activity keeps retrying until it gets an answer)
+        # --- exercise version:
+        # retry_policy = RetryPolicy(maximum_attempts=1)
+        # schedule_to_close = None
+        # <<< Part C
+        result = await workflow.execute_activity_method(
+            activity, request, start_to_close_timeout=ATTEMPT_TIMEOUT, schedule_to_close_timeout=schedule_to_close,
+            retry_policy=retry_policy,
+        )
+        self._steps_done.append(activity.__name__)
+        return result
+
+
+def reason(failure: BaseException) -> str:
+    """What went wrong, in one line: the failed step and the innermost message."""
+    if is_cancelled_exception(failure):
+        return "the order was cancelled"
+    step = failure.activity_type if isinstance(failure, ActivityError) else "the workflow"
+    while isinstance(failure, FailureError) and failure.cause is not None:
+        failure = failure.cause
+    kind = f"{failure.type}: " if isinstance(failure, ApplicationError) and failure.type else ""
+    message = failure.message if isinstance(failure, FailureError) else str(failure)
+    return f"{step} failed: {kind}{message}"
