@@ -7,6 +7,11 @@
 Every batch closes while its transfer t1 is still being added. For continue-as-new, a second transfer t2
 goes to the run that continue-as-new started. Without --embedded, start a worker first:
 `python -m workshop worker 08`.
+
+Three endings come from the batch itself, in the workflow task that accepts t1. The cancellation comes
+from the runner, once the batch's history shows t1's payee check scheduled (so its hold is placed). With
+--embedded, that check's answer also waits until the run has taken the cancellation (GatedPayeeChecks):
+a busy machine cannot change the order. A worker of its own answers after 0.2 s, usually time enough.
 """
 
 from __future__ import annotations
@@ -14,11 +19,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio import activity
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
+)
 from temporalio.exceptions import CancelledError
 from temporalio.service import RPCError
 
@@ -26,6 +41,7 @@ from workshop.bank import BankClient
 from workshop.connection import connect, run_script
 from workshop.money import format_cents
 
+from .activities import BankActivities
 from .shared import (
     CANCELLATION,
     CONTINUE_AS_NEW,
@@ -54,6 +70,25 @@ class Cell:
     holds: dict[str, str] = field(default_factory=dict)  # transfer ID -> the hold's status at the bank
 
 
+class GatedPayeeChecks(BankActivities):
+    """The module's activities, but a payee check answers only once the runner opens its batch's gate.
+
+    Only a worker in the runner's process (--embedded) can be gated; the runner gates the batches it cancels.
+    """
+
+    def __init__(self, bank: BankClient) -> None:
+        super().__init__(bank)
+        self.gates: dict[str, asyncio.Event] = {}  # a batch's workflow ID -> set once its payee may answer
+
+    @activity.defn(name="check_payee")
+    async def check_payee(self, transfer: Transfer) -> str:
+        payee = await super().check_payee(transfer)
+        gate = self.gates.get(activity.info().workflow_id or "")
+        if gate is not None:
+            await gate.wait()
+        return payee
+
+
 async def update_outcome(update: Awaitable[TransferAdded]) -> str:
     """What the caller of add_transfer gets: the transfer added, or why the update failed."""
     try:
@@ -72,17 +107,20 @@ def root_message(error: BaseException) -> str:
     return getattr(error, "message", None) or str(error)
 
 
-async def run_cell(client: Client, bank: BankClient, ending: str, action: str) -> Cell:
+async def run_cell(client: Client, bank: BankClient, ending: str, action: str,
+                   gated: GatedPayeeChecks | None = None) -> Cell:
     cell = Cell(ending, action)
     batch = BatchInput(f"B-{uuid.uuid4().hex[:8]}", ending)
-    handle = await client.start_workflow(TransferBatchWorkflow.run, batch, id=batch_workflow_id(batch.batch_id),
-                                         task_queue=task_queue())
+    workflow_id = batch_workflow_id(batch.batch_id)
+    if ending == CANCELLATION and gated:
+        gated.gates[workflow_id] = asyncio.Event()
+    handle = await client.start_workflow(TransferBatchWorkflow.run, batch, id=workflow_id, task_queue=task_queue())
     first = Transfer("t1", SOURCE, TARGET, AMOUNT_CENTS, on_batch_exit=action)
     # Returns once a worker has accepted the update: its handler is running, and the batch closes under it.
     update = await handle.start_update(TransferBatchWorkflow.add_transfer, first,
                                        wait_for_stage=WorkflowUpdateStage.ACCEPTED)
     if ending == CANCELLATION:
-        await handle.cancel()  # an operator cancels the batch while t1 is still being added
+        await cancel_while_payee_is_checked(handle, gated)
     cell.updates["t1"] = await update_outcome(update.result())
 
     if ending == CONTINUE_AS_NEW:
@@ -104,6 +142,37 @@ async def run_cell(client: Client, bank: BankClient, ending: str, action: str) -
     return cell
 
 
+async def cancel_while_payee_is_checked(handle: WorkflowHandle, gated: GatedPayeeChecks | None) -> None:
+    """An operator cancels the batch once its history shows t1's hold placed and its payee check out; a gated
+    check then answers only after the run has taken the cancellation."""
+    await watch_history(handle, until=payee_check_out)
+    await handle.cancel()
+    if gated:
+        await watch_history(handle, until=cancellation_taken)
+        gated.gates.pop(handle.id).set()
+
+
+async def watch_history(handle: WorkflowHandle, until: Callable[[list[HistoryEvent]], bool]) -> None:
+    """Reads the batch's history a few times a second until it shows what the runner waits for."""
+    while True:
+        if until([event async for event in handle.fetch_history_events()]):
+            return
+        await asyncio.sleep(0.05)
+
+
+def payee_check_out(events: list[HistoryEvent]) -> bool:
+    """t1's handler has scheduled check_payee (so its hold is placed), or its update has already ended."""
+    return any(event.activity_task_scheduled_event_attributes.activity_type.name == "check_payee"
+               or event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED for event in events)
+
+
+def cancellation_taken(events: list[HistoryEvent]) -> bool:
+    """A workflow task has completed since the cancel request: the run has reacted to it."""
+    types = [event.event_type for event in events]
+    requested = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED
+    return requested in types and EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED in types[types.index(requested):]
+
+
 def show(cells: list[Cell]) -> None:
     for ending in dict.fromkeys(cell.ending for cell in cells):
         print(f"The batch ends: {ending}")
@@ -121,10 +190,19 @@ async def main(args: argparse.Namespace) -> None:
     client = await connect()
     endings = [args.ending] if args.ending else EXIT_TYPES
     actions = [args.action] if args.action else UPDATE_ACTIONS
-    async with BankClient() as bank, build_worker(client, bank) if args.embedded else nullcontext():
-        # The batches are independent: run them side by side, and print them in order.
-        cells = await asyncio.gather(*(run_cell(client, bank, ending, action)
-                                       for ending in endings for action in actions))
+    async with BankClient() as bank:
+        gated = GatedPayeeChecks(bank) if args.embedded else None
+        async with build_worker(client, activities=gated) if gated else nullcontext():
+            try:
+                # The batches are independent: run them side by side, and print them in order.
+                cells = await asyncio.gather(*(run_cell(client, bank, ending, action, gated)
+                                               for ending in endings for action in actions))
+            except WorkflowUpdateRPCTimeoutOrCancelledError as err:
+                # Ctrl-C cancels the runner; a wait for an update reports that as this error. Stop as any
+                # runner stops (with "Stopped."), not with a stack trace.
+                if isinstance(err.__cause__, asyncio.CancelledError):
+                    raise asyncio.CancelledError from err
+                raise
     show(list(cells))
 
 

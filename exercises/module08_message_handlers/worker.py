@@ -13,12 +13,13 @@ from .shared import task_queue
 from .workflow import TransferBatchWorkflow
 
 
-def build_worker(client: Client, bank: BankClient | None = None) -> Worker:
+def build_worker(client: Client, bank: BankClient | None = None, activities: BankActivities | None = None) -> Worker:
     """The module's worker; its activities share ``bank`` (one client of the bank is made if none is given).
+    The runner passes ``activities`` of its own: it decides when their payee checks answer.
 
     Updates are handled by workers too: an update sent while no worker polls the task queue waits for one.
     """
-    activities = BankActivities(bank or BankClient())
+    activities = activities or BankActivities(bank or BankClient())
     return Worker(
         client, task_queue=task_queue(), workflows=[TransferBatchWorkflow],
         activities=[activities.place_hold, activities.release_hold, activities.check_payee,

@@ -81,32 +81,38 @@ def bank_activities(target, bank_client: BankClient, gates: PayeeGates) -> list:
 
 
 class WaitForHandlersOnExit(Interceptor):
-    """Part B's waits, done for the learner's batch: before the run fails, is cancelled or returns, it waits
-    for its handlers; with `also_before_continue_as_new`, Part D's wait too. Checks of the other Parts run
-    with it, so that an unsolved Part B or D does not fail them."""
+    """Part B's waits, done for the learner's batch (and, with `before_continue_as_new`, Part D's): checks of
+    the other Parts run with it, so that an unsolved Part B or D does not fail them.
 
-    def __init__(self, also_before_continue_as_new: bool = False) -> None:
-        self.inbound = _WaitBeforeAnyExit if also_before_continue_as_new else _WaitForHandlersOnExit
+    Why this stands in for the learner's waits: it waits for `workflow.all_handlers_finished` just outside
+    the learner's `run`, once `run` has returned, failed, been cancelled or (with the flag) continued as new.
+    By then the given code of `run` has set `_closed` and `_exit_reason`, so a handler sees the exit exactly
+    as with Part B solved (Part C compensates, `continue` carries on), and the run ends as the learner's code
+    decided, only later.
+    What it cannot do is make a batch that returns settle a transfer still being added (`_settle` runs inside
+    `run`, before this wait): no check of A, C or D asserts that. With the learner's own waits in place, it
+    has nothing left to wait for.
+    """
+
+    def __init__(self, *, before_continue_as_new: bool = False) -> None:
+        self.exits: tuple[type[BaseException], ...] = (FailureError, asyncio.CancelledError)
+        if before_continue_as_new:
+            self.exits += (workflow.ContinueAsNewError,)
 
     def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput) -> type[WorkflowInboundInterceptor]:
-        return self.inbound
+        exits = self.exits
 
+        class WaitingRun(WorkflowInboundInterceptor):
+            async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+                try:
+                    result = await super().execute_workflow(input)
+                except exits:
+                    await workflow.wait_condition(workflow.all_handlers_finished)
+                    raise
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                return result
 
-class _WaitForHandlersOnExit(WorkflowInboundInterceptor):
-    exits: tuple[type[BaseException], ...] = (FailureError, asyncio.CancelledError)
-
-    async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
-        try:
-            result = await super().execute_workflow(input)
-        except self.exits:
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            raise
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return result
-
-
-class _WaitBeforeAnyExit(_WaitForHandlersOnExit):
-    exits = (FailureError, asyncio.CancelledError, workflow.ContinueAsNewError)
+        return WaitingRun
 
 
 @dataclass
@@ -133,12 +139,13 @@ async def start_cell(client: Client, queue: str, batch_workflow, shared, ending:
     return Cell(ending, action, handle, transfer, update)
 
 
-async def soon(condition, what: str, seconds: float = 15) -> None:
+async def soon(condition, what: str, part: str, seconds: float = 15) -> None:
     """Poll `condition` often (the checks wait for a handful of workflow tasks, each a few milliseconds)."""
     deadline = time.monotonic() + seconds
     while not await condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"Not within {seconds:.0f} s: {what}.")
+            raise AssertionError(f"Part {part}: not within {seconds:.0f} s: {what}. Is the worker stuck "
+                                 "(a failing workflow task, see the Web UI)?")
         await asyncio.sleep(0.02)
 
 
@@ -146,10 +153,10 @@ async def closed(handle: WorkflowHandle) -> bool:
     return any(event.event_type in CLOSED for event in await history_events(handle))
 
 
-async def cancel_while_payee_is_checked(cell: Cell, gates: PayeeGates) -> None:
+async def cancel_while_payee_is_checked(cell: Cell, gates: PayeeGates, part: str) -> None:
     """Cancel the batch while its transfer's payee check runs; answer the check once the run has seen it."""
     transfer_id = cell.transfer.transfer_id
-    await soon(lambda: entered_or_closed(cell.handle, transfer_id, gates), f"the payee check of {transfer_id} started")
+    await soon(lambda: entered_or_closed(cell.handle, transfer_id, gates), f"the payee check of {transfer_id} started", part)
     await cell.handle.cancel()
 
     async def cancel_handled() -> bool:
@@ -159,7 +166,7 @@ async def cancel_while_payee_is_checked(cell: Cell, gates: PayeeGates) -> None:
         after = types[types.index(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED):]
         return EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED in after or bool(CLOSED.intersection(after))
 
-    await soon(cancel_handled, "the batch's run handled the cancellation")
+    await soon(cancel_handled, "the batch's run handled the cancellation", part)
     gates.open(transfer_id)
 
 
@@ -241,7 +248,7 @@ async def test_the_validator_rejects_bad_transfers_before_anything_is_recorded(t
                                              shared.BatchInput(unique_id("B"), shared.FAILURE, size=2),
                                              id=unique_id("batch"), task_queue=queue)
         try:
-            await soon(lambda: task_completed(handle), "the batch's first workflow task completed")
+            await soon(lambda: task_completed(handle), "the batch's first workflow task completed", "A")
             length = len(await history_events(handle))
             bad = [
                 ("an amount of 0", shared.Transfer(unique_id("t"), "alice", "bob", 0)),
@@ -261,7 +268,7 @@ async def test_the_validator_rejects_bad_transfers_before_anything_is_recorded(t
             updates.append(await accept(handle, batch_workflow, second))
             # The batch has closed: it fails, but waits for both handlers first (their payee checks hang).
             await soon(lambda: entered_or_closed(handle, second.transfer_id, gates),
-                       "the second transfer's payee check started")
+                       "the second transfer's payee check started", "A")
             late = shared.Transfer(unique_id("t"), "alice", "bob", AMOUNT)
             await assert_rejected(handle, batch_workflow, late, "a batch that has closed", None, accepted_before=2)
             gates.open_all()
@@ -321,7 +328,7 @@ async def test_the_batch_waits_for_the_update_in_flight_however_it_exits(target,
                  for ending, action in ((shared.SUCCESS, shared.CONTINUE), (shared.SUCCESS, shared.ABORT_WITH_COMPENSATION),
                                         (shared.FAILURE, shared.CONTINUE), (shared.CANCELLATION, shared.CONTINUE))]
         try:
-            await cancel_while_payee_is_checked(cells[3], gates)
+            await cancel_while_payee_is_checked(cells[3], gates, "B")
             outcomes = await asyncio.gather(*(update_outcome(cell.update.result()) for cell in cells))
             ends = await asyncio.gather(*(batch_end(cell.handle) for cell in cells))
         finally:
@@ -371,12 +378,12 @@ async def test_the_handler_gives_the_money_back_when_the_run_exits_under_it(targ
     alice_before = bank.balance("alice")
     async with BankClient() as bank_client, \
             running_worker(client, [batch_workflow], bank_activities(target, bank_client, gates),
-                           interceptors=[WaitForHandlersOnExit(also_before_continue_as_new=True)]) as queue:
+                           interceptors=[WaitForHandlersOnExit(before_continue_as_new=True)]) as queue:
         cells = [await start_cell(client, queue, batch_workflow, shared, ending, shared.ABORT_WITH_COMPENSATION,
                                   gates, answer_at_once=ending != shared.CANCELLATION)
                  for ending in (shared.FAILURE, shared.CANCELLATION, shared.CONTINUE_AS_NEW)]
         try:
-            await cancel_while_payee_is_checked(cells[1], gates)
+            await cancel_while_payee_is_checked(cells[1], gates, "C")
             outcomes = await asyncio.gather(*(update_outcome(cell.update.result()) for cell in cells))
             # The first two batches end; the third one's next run waits for transfers: its first run's end counts.
             ends = [*await asyncio.gather(*(batch_end(cell.handle) for cell in cells[:2])),
