@@ -7,6 +7,7 @@ So these tests start the command on a pseudo-terminal and write the Ctrl-C chara
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pty
 import select
@@ -21,7 +22,7 @@ import pytest
 
 from workshop import servers
 from workshop.paths import ROOT
-from workshop.testing import unique_id
+from workshop.testing import eventually, unique_id
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc and drives a Linux pty")
 CTRL_C = b"\x03"
@@ -157,6 +158,28 @@ def test_ctrl_c_stops_a_runner_waiting_for_its_workflow(client, services, termin
     code = term.wait()
     calm(term.text)
     assert term.text.rstrip().endswith("Stopped."), term.text
+    assert code == 130
+    assert gone_within(runner) == []
+
+
+async def test_ctrl_c_stops_a_runner_waiting_for_an_update(client, services, terminal):
+    """The SDK turns a cancelled wait for an update into WorkflowUpdateRPCTimeoutOrCancelledError, not a
+    KeyboardInterrupt: run_script must still stop calmly."""
+    learner = unique_id("ctrlc")
+    env = services.env(learner=learner)  # no worker: the batch starts, and its update waits for one
+    term = open_terminal(terminal, ["-m", "workshop", "run", "08", "--solution", "--ending", "success",
+                                    "--action", "continue"], env)
+
+    async def batch_started() -> bool:
+        return any([w async for w in client.list_workflows(f'WorkflowId STARTS_WITH "{learner}-"')])
+
+    await eventually(batch_started, 30, "the runner started its batch")
+    await asyncio.sleep(1)  # the runner sends its update right after the start
+    runner = descendants(term.pid)
+    term.press_ctrl_c()
+    code = term.wait()
+    calm(term.text)
+    assert "error:" not in term.text and term.text.rstrip().endswith("Stopped."), term.text
     assert code == 130
     assert gone_within(runner) == []
 

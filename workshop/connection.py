@@ -73,17 +73,42 @@ def account_api_url() -> str:
     return settings.current().account_api_url
 
 
+async def _stopped_by_ctrl_c(main: Coroutine[Any, Any, Any], interrupted: list[bool]) -> Any:
+    """Run ``main``; Ctrl-C cancels it and is remembered. A second Ctrl-C interrupts at once."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+
+    def on_ctrl_c() -> None:
+        interrupted.append(True)
+        loop.remove_signal_handler(signal.SIGINT)  # the next Ctrl-C raises KeyboardInterrupt as usual
+        if task is not None:
+            task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_ctrl_c)
+    except (AttributeError, NotImplementedError, RuntimeError):  # Windows: Ctrl-C stays a KeyboardInterrupt
+        pass
+    return await main
+
+
 def run_script(main: Coroutine[Any, Any, Any]) -> None:
     """`asyncio.run` for the modules' workers and runners: a missing server, a setting that cannot be
-    used or Ctrl-C ends the script with a short message instead of a stack trace."""
+    used or Ctrl-C ends the script with a short message instead of a stack trace.
+
+    Ctrl-C cancels the script's task. Whatever the cancellation turns into on its way out (the SDK turns a
+    cancelled wait for an update into WorkflowUpdateRPCTimeoutOrCancelledError, for example), the script
+    then says "Stopped." and exits with 130, as a shell expects of a command stopped by Ctrl-C."""
     logs.configure()
+    interrupted: list[bool] = []
     try:
-        result = asyncio.run(main)
+        result = asyncio.run(_stopped_by_ctrl_c(main, interrupted))
         code = result if isinstance(result, int) else 0
     except (TemporalUnreachable, settings.SettingsError) as err:
         print(f"error: {err}", file=sys.stderr)
         code = 2
-    except KeyboardInterrupt:
+    except BaseException as err:
+        if not (interrupted or isinstance(err, KeyboardInterrupt)):
+            raise
         print("Stopped.", file=sys.stderr)
         code = 130
     # Leave without interpreter finalization: the SDK's native threads can still be winding down, and

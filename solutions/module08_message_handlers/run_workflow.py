@@ -31,7 +31,6 @@ from temporalio.client import (
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
     WorkflowUpdateStage,
 )
 from temporalio.exceptions import CancelledError
@@ -193,16 +192,9 @@ async def main(args: argparse.Namespace) -> None:
     async with BankClient() as bank:
         gated = GatedPayeeChecks(bank) if args.embedded else None
         async with build_worker(client, activities=gated) if gated else nullcontext():
-            try:
-                # The batches are independent: run them side by side, and print them in order.
-                cells = await asyncio.gather(*(run_cell(client, bank, ending, action, gated)
-                                               for ending in endings for action in actions))
-            except WorkflowUpdateRPCTimeoutOrCancelledError as err:
-                # Ctrl-C cancels the runner; a wait for an update reports that as this error. Stop as any
-                # runner stops (with "Stopped."), not with a stack trace.
-                if isinstance(err.__cause__, asyncio.CancelledError):
-                    raise asyncio.CancelledError from err
-                raise
+            # The batches are independent: run them side by side, and print them in order.
+            cells = await asyncio.gather(*(run_cell(client, bank, ending, action, gated)
+                                           for ending in endings for action in actions))
     show(list(cells))
 
 
