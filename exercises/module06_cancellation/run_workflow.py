@@ -23,7 +23,7 @@ from collections import Counter
 from contextlib import nullcontext
 from datetime import timedelta
 
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 from temporalio.workflow import ActivityCancellationType
@@ -36,6 +36,7 @@ from .client import cancel_batch, start_batch, terminate_batch
 from .screening import ScreeningWorkflow
 from .shared import Transfer, TransferBatch, batch_workflow_id, task_queue
 from .worker import build_worker
+from .workflow import TransferBatchWorkflow
 
 PAYEES = ["alice", "bob", "carol", "dave"]
 
@@ -51,9 +52,8 @@ def make_batch(args: argparse.Namespace) -> TransferBatch:
 
 async def holds_of(bank: BankClient, batch: TransferBatch) -> Counter[str]:
     """The batch's holds at the bank, counted by status (active, captured, released)."""
-    sources = sorted({transfer.source for transfer in batch.transfers})
     statuses: Counter[str] = Counter()
-    for source in sources:
+    for source in sorted({transfer.source for transfer in batch.transfers}):
         for hold in (await bank.call("GET", f"/accounts/{source}/holds"))["holds"]:
             if (hold["reference"] or "").startswith(f"{batch.reference} #"):
                 statuses[hold["status"]] += 1
@@ -63,16 +63,17 @@ async def holds_of(bank: BankClient, batch: TransferBatch) -> Counter[str]:
 # --------------------------------------------------------------------------- the commands
 
 
-async def started(client: Client, args: argparse.Namespace) -> tuple[TransferBatch, WorkflowHandle] | None:
+async def started(client: Client, args: argparse.Namespace) -> TransferBatch | None:
+    """Start the batch and say so; None if a batch is already running under its ID."""
     batch = make_batch(args)
     try:
-        handle = await start_batch(client, batch, args.workflow_id, task_queue())
+        await start_batch(client, batch, args.workflow_id, task_queue())
     except WorkflowAlreadyStartedError:
         print(f"A batch is already running as {args.workflow_id}: cancel or terminate it first.", file=sys.stderr)
         return None
-    print(f"Batch {handle.id}: {len(batch.transfers)} transfers of {format_cents(args.amount)} from {args.source}, "
-          f"{args.seconds:.1f} s each; cancellation type {batch.cancellation_type.name}.")
-    return batch, handle
+    print(f"Batch {args.workflow_id}: {len(batch.transfers)} transfers of {format_cents(args.amount)} from "
+          f"{args.source}, {args.seconds:.1f} s each; cancellation type {batch.cancellation_type.name}.")
+    return batch
 
 
 async def run_start(client: Client, args: argparse.Namespace) -> int:
@@ -107,30 +108,26 @@ def cannot(what: str, workflow_id: str, err: RPCError) -> int:
 
 
 async def run_demo(client: Client, args: argparse.Namespace) -> int:
-    start = await started(client, args)
-    if start is None:
+    batch = await started(client, args)
+    if batch is None:
         return 1
-    batch, handle = start
     async with BankClient() as bank:
         deadline = time.monotonic() + 60
-        while (await holds_of(bank, batch))["captured"] < args.after:
+        while (await holds_of(bank, batch))["captured"] < args.after:  # watched at the bank, not guessed
             if time.monotonic() > deadline:
                 print("No transfer was settled within a minute: is a worker running?", file=sys.stderr)
                 return 1
             await asyncio.sleep(0.1)
-        what = "Terminating" if args.terminate else "Cancelling"
-        print(f"{args.after} transfers settled. {what} the batch ...")
         if args.terminate:
-            status = await terminate_batch(client, handle.id, args.reason)
-            print(f"The batch ended {status.name if status else '?'}.")
+            print(f"{args.after} transfers settled. Terminating the batch ...")
+            status = await terminate_batch(client, args.workflow_id, args.reason)
         else:
-            status = await cancel_batch(client, handle.id, args.reason)
-            print(f"The batch ended {status.name if status else '?'}.")
-            try:
-                report = await handle.result()
-                print(f"Its report: {report.settled} settled, {report.released} released, cancelled: {report.cancelled}.")
-            except WorkflowFailureError:
-                pass
+            print(f"{args.after} transfers settled. Cancelling the batch ...")
+            status = await cancel_batch(client, args.workflow_id, args.reason)
+        print(f"The batch ended {status.name if status else '?'}.")
+        if status == WorkflowExecutionStatus.COMPLETED:
+            report = await client.get_workflow_handle_for(TransferBatchWorkflow.run, args.workflow_id).result()
+            print(f"Its report: {report.settled} settled, {report.released} released, cancelled: {report.cancelled}.")
         holds = await holds_of(bank, batch)
     print(f"At the bank: {holds['captured']} transfers settled, {holds['released']} holds released, "
           f"{holds['active']} still active.")
@@ -141,7 +138,7 @@ async def run_demo(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-async def run_screening(client: Client, args: argparse.Namespace) -> None:
+async def run_screening(client: Client, args: argparse.Namespace) -> int:
     batch = make_batch(args)
     print(f"Screening {len(batch.transfers)} transfers in a local activity, {args.seconds:.1f} s each "
           f"(workflow task timeout {args.task_timeout} s).")
@@ -159,13 +156,14 @@ async def run_screening(client: Client, args: argparse.Namespace) -> None:
     status = (await handle.describe()).status
     print(f"Cancelled after 1 s: the screening ended {status.name if status else '?'} "
           f"{time.monotonic() - requested:.1f} s after the request, without a single heartbeat.")
+    return 0
 
 
 COMMANDS = {"start": run_start, "cancel": run_cancel, "terminate": run_terminate, "demo": run_demo,
             "screening": run_screening}
 
 
-async def main(args: argparse.Namespace) -> int | None:
+async def main(args: argparse.Namespace) -> int:
     client = await connect()
     args.workflow_id = args.workflow_id or batch_workflow_id()
     async with build_worker(client) if args.embedded else nullcontext():
@@ -177,26 +175,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--embedded", action="store_true", help="run a worker in this process as well")
     parser.add_argument("--workflow-id", help="the batch (default: the module's batch-module06)")
     commands = parser.add_subparsers(dest="command")
-    for name, help, seconds in (("start", "start the batch (the default)", 1.0),
-                                ("demo", "start, let transfers settle, cancel", 0.5),
-                                ("screening", "cancel a local activity that never heartbeats", 1.0)):
-        start = commands.add_parser(name, help=help)
-        start.add_argument("--from", dest="source", default="company")
-        start.add_argument("--transfers", type=int, default=8)
-        start.add_argument("--amount", type=int, default=2_500, help="in cents, per transfer")
-        start.add_argument("--seconds", type=float, default=seconds, help="how long one transfer takes")
-        start.add_argument("--cancellation-type", default="wait_cancellation_completed",
-                           choices=[t.name.lower() for t in ActivityCancellationType])
-        start.add_argument("--complete-when-cancelled", action="store_true",
-                           help="the workflow handles a cancellation and completes with a report")
-    for name in ("cancel", "terminate", "demo", "screening"):
-        stop = commands.choices[name] if name in commands.choices else commands.add_parser(name)
-        stop.add_argument("--reason", default="stopped from the runner", help="recorded with the request")
-    demo = commands.choices["demo"]
+    start = commands.add_parser("start", help="start the batch (the default)")
+    demo = commands.add_parser("demo", help="start, let transfers settle, then cancel (or terminate)")
+    screening = commands.add_parser("screening", help="cancel a local activity that never heartbeats")
+    for command, seconds in ((start, 1.0), (demo, 0.5), (screening, 1.0)):
+        command.add_argument("--from", dest="source", default="company")
+        command.add_argument("--transfers", type=int, default=8)
+        command.add_argument("--amount", type=int, default=2_500, help="in cents, per transfer")
+        command.add_argument("--seconds", type=float, default=seconds, help="how long one transfer takes")
+        command.add_argument("--cancellation-type", default="wait_cancellation_completed",
+                             choices=[t.name.lower() for t in ActivityCancellationType])
+        command.add_argument("--complete-when-cancelled", action="store_true",
+                             help="the workflow handles a cancellation and completes with a report")
+    for command in (commands.add_parser("cancel"), commands.add_parser("terminate"), demo, screening):
+        command.add_argument("--reason", default="stopped from the runner", help="recorded with the request")
     demo.add_argument("--after", type=int, default=2, help="cancel once this many transfers are settled")
     demo.add_argument("--terminate", action="store_true", help="terminate instead of cancelling")
-    commands.choices["screening"].add_argument("--task-timeout", type=int, default=2,
-                                               help="the screening's workflow task timeout, in seconds")
+    screening.add_argument("--task-timeout", type=int, default=2, help="the screening's workflow task timeout, in s")
     args = parser.parse_args(argv)
     if args.command is None:  # `python -m workshop run 06` alone starts the batch
         args = parser.parse_args([*argv, "start"])

@@ -79,8 +79,6 @@ class BatchReport:
     """The workflow's result."""
 
     transfers: int
-    settled: int
+    settled: int  # what the cleanup found at the bank
     released: int
-    cancelled: bool = False
-    attempts: int = 0  # attempts of the settling activity (0: it did not finish)
-    resumed_after: int = 0
+    cancelled: bool = False  # True: the batch was cancelled, and handled it (complete_when_cancelled)

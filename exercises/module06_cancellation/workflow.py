@@ -25,15 +25,14 @@ class TransferBatchWorkflow:
         count = len(batch.transfers)
         transfers = [HeldTransfer(transfer, idempotency_key(f"transfer-{n}"), f"{batch.reference} #{n} of {count}")
                      for n, transfer in enumerate(batch.transfers, start=1)]
+        # Every transfer's money on hold first: the hold IDs are what a cleanup releases.
         held = await workflow.execute_activity_method(BankActivities.place_holds, transfers,
                                                       start_to_close_timeout=BANK_CALLS, retry_policy=BANK_RETRIES)
-        settled: Settled | None = None
+        cancelled = False
         # TODO Part C: Clean up in finally with a shielded activity; end Canceled or Completed
-        settled = await self._settle(batch, held)
-        cleanup = Cleanup(released=0, settled=settled.transfers)
-        return BatchReport(count, cleanup.settled, cleanup.released, cancelled=settled is None,
-                           attempts=settled.attempt if settled else 0,
-                           resumed_after=settled.resumed_after if settled else 0)
+        await self._settle(batch, held)
+        cleanup = Cleanup(released=0, settled=count)
+        return BatchReport(count, cleanup.settled, cleanup.released, cancelled)
 
     async def _settle(self, batch: TransferBatch, held: list[HeldTransfer]) -> Settled:
         return await workflow.execute_activity_method(

@@ -12,7 +12,7 @@ import dataclasses
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from workshop.bank import HOLD_NOT_ACTIVE, BankClient, final_error
+from workshop.bank import HOLD_NOT_ACTIVE, BankClient
 
 from .shared import Cleanup, HeldTransfer, Settled, Settlement, TransferBatch
 
@@ -34,7 +34,7 @@ class BankActivities:
                 held.append(dataclasses.replace(transfer, hold_id=hold["hold_id"]))
         except ApplicationError:  # not enough money, no such account: no retry changes it
             for placed in held:
-                await self.bank.call("POST", f"/holds/{placed.hold_id}/release", key=f"{placed.key}/release")
+                await self._finish_hold(placed, "release")
             raise
         return held
 
@@ -55,23 +55,23 @@ class BankActivities:
         try:
             for transfer in settlement.transfers[done:]:
                 await asyncio.sleep(settlement.seconds_per_transfer)  # the clearing network takes its time
-                if not await self._settle(transfer):
-                    # Its hold was released: the batch was called off and its cleanup ran (an activity the
-                    # workflow abandoned, or did not wait for, can get here). Stop instead of failing.
+                if not await self._finish_hold(transfer, "capture"):
+                    # Released: the batch was called off and its cleanup ran while this attempt ran on (the
+                    # workflow did not wait for it). Nothing is left to settle: stop, and do not fail.
                     activity.logger.warning("Transfer %d's hold was released: stopping", settled + 1)
                     break
+                await self._deposit(transfer)
                 settled += 1
                 # >>> Part A: Heartbeat the batch's progress, resume from it, and give the activity a heartbeat timeout
                 activity.heartbeat(settled)  # "this many are settled": the details a retried attempt gets
                 # --- exercise version:
                 # <<< Part A
         except asyncio.CancelledError:
-            # A cancellation arrives with the answer to a heartbeat, and is raised at whichever `await` the
-            # activity is in: perhaps between the capture and the deposit (the cleanup finishes that transfer).
-            details = activity.cancellation_details()
-            why = "its workflow has closed" if details and details.not_found else "cancellation requested"
-            activity.logger.warning("Stopped after %d of %d transfers: %s", settled, len(settlement.transfers), why)
-            raise  # re-raised, so that Temporal records the activity as cancelled
+            # Raised at whichever `await` the activity was in, perhaps between a capture and its deposit: the
+            # cleanup finishes such a transfer. Re-raised, so that Temporal records the activity as cancelled.
+            activity.logger.warning("Stopped after %d of %d transfers: %s", settled, len(settlement.transfers),
+                                    why_cancelled())
+            raise
         return Settled(settled, info.attempt, resumed_after=done)
 
     @activity.defn
@@ -79,21 +79,16 @@ class BankActivities:
         """The cleanup: release the hold of every transfer that was not settled.
 
         It asks the bank, not the workflow, how far the batch got, so it is right however the batch ended. A
-        captured hold is a settled transfer, or one cancelled between its capture and its deposit: the
-        deposit is sent again, which its idempotency key makes safe (a deposit made earlier is replayed).
+        captured hold is a settled transfer, or one stopped between its capture and its deposit: its deposit
+        is sent again, and the deposit's idempotency key makes that safe.
         """
         released = settled = 0
         for transfer in transfers:
-            response = await self.bank.send("POST", f"/holds/{transfer.hold_id}/release", key=f"{transfer.key}/release")
-            error = final_error(response)
-            if error is not None and error.type == HOLD_NOT_ACTIVE:
+            if await self._finish_hold(transfer, "release"):
+                released += 1
+            else:
                 await self._deposit(transfer)
                 settled += 1
-                continue
-            if error is not None:
-                raise error
-            response.raise_for_status()
-            released += 1
         activity.logger.info("Cleanup: %d holds released, %d transfers settled", released, settled)
         return Cleanup(released, settled)
 
@@ -109,18 +104,26 @@ class BankActivities:
                 raise
         return len(batch.transfers)
 
-    async def _settle(self, transfer: HeldTransfer) -> bool:
-        """Capture the hold (the money leaves the source), then pay the target; False if the hold was released."""
-        response = await self.bank.send("POST", f"/holds/{transfer.hold_id}/capture", key=f"{transfer.key}/capture")
-        error = final_error(response)  # a second capture of the same hold is answered as a replay, not refused
-        if error is not None and error.type == HOLD_NOT_ACTIVE:
+    async def _finish_hold(self, transfer: HeldTransfer, action: str) -> bool:
+        """Capture or release the transfer's hold; False if it was already finished the other way."""
+        try:  # doing it again is answered as a replay, doing the opposite is refused
+            await self.bank.call("POST", f"/holds/{transfer.hold_id}/{action}", key=f"{transfer.key}/{action}")
+        except ApplicationError as error:
+            if error.type != HOLD_NOT_ACTIVE:
+                raise
             return False
-        if error is not None:
-            raise error
-        response.raise_for_status()
-        await self._deposit(transfer)
         return True
 
     async def _deposit(self, transfer: HeldTransfer) -> None:
         await self.bank.deposit(transfer.transfer.target, transfer.transfer.amount_cents, key=f"{transfer.key}/deposit",
                                 reference=transfer.reference)
+
+
+def why_cancelled() -> str:
+    """What the activity's cancellation means, from the details the SDK gives with it."""
+    details = activity.cancellation_details()
+    if details and details.not_found:
+        return "its workflow has closed"  # a heartbeat was answered "not found": terminated, or closed meanwhile
+    if details and details.worker_shutdown:
+        return "the worker is shutting down"
+    return "cancellation requested"

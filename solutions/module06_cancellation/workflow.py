@@ -27,21 +27,24 @@ class TransferBatchWorkflow:
         count = len(batch.transfers)
         transfers = [HeldTransfer(transfer, idempotency_key(f"transfer-{n}"), f"{batch.reference} #{n} of {count}")
                      for n, transfer in enumerate(batch.transfers, start=1)]
+        # Every transfer's money on hold first: the hold IDs are what a cleanup releases.
         held = await workflow.execute_activity_method(BankActivities.place_holds, transfers,
                                                       start_to_close_timeout=BANK_CALLS, retry_policy=BANK_RETRIES)
-        settled: Settled | None = None
+        cancelled = False
         # >>> Part C: Clean up in finally with a shielded activity; end Canceled or Completed
         try:
-            settled = await self._settle(batch, held)
+            await self._settle(batch, held)
         except (ActivityError, asyncio.CancelledError) as err:
-            # A cancellation reaches the workflow as asyncio.CancelledError, or, when it arrived while the
-            # workflow awaited an activity, as an ActivityError caused by a CancelledError.
+            # While the workflow awaits an activity, a cancellation arrives as an ActivityError caused by a
+            # CancelledError (before the activity has started, as asyncio.CancelledError).
             if not (batch.complete_when_cancelled and is_cancelled_exception(err)):
                 raise  # a cancellation that leaves the workflow ends it Canceled; any other failure, Failed
+            cancelled = True
             workflow.logger.info("Batch cancelled (%s): completing with a report", workflow.cancellation_reason())
         finally:
-            # However the batch ended, release the holds it did not settle. The shield keeps a cancellation
-            # that arrives meanwhile away from the cleanup, and the workflow waits for it to finish.
+            # However the batch ended, release the holds it did not settle. A cancellation is delivered once:
+            # if it ended the settling, it cannot reach the cleanup. One that arrives while the cleanup runs
+            # is kept from it by the shield, which raises at once: wait for the cleanup again.
             release = workflow.start_activity_method(BankActivities.release_holds, held,
                                                      start_to_close_timeout=BANK_CALLS, retry_policy=BANK_RETRIES)
             try:
@@ -50,12 +53,10 @@ class TransferBatchWorkflow:
                 workflow.logger.info("Cancellation requested during the cleanup: letting the cleanup finish")
                 cleanup = await release
         # --- exercise version:
-        # settled = await self._settle(batch, held)
-        # cleanup = Cleanup(released=0, settled=settled.transfers)
+        # await self._settle(batch, held)
+        # cleanup = Cleanup(released=0, settled=count)
         # <<< Part C
-        return BatchReport(count, cleanup.settled, cleanup.released, cancelled=settled is None,
-                           attempts=settled.attempt if settled else 0,
-                           resumed_after=settled.resumed_after if settled else 0)
+        return BatchReport(count, cleanup.settled, cleanup.released, cancelled)
 
     async def _settle(self, batch: TransferBatch, held: list[HeldTransfer]) -> Settled:
         return await workflow.execute_activity_method(
@@ -64,7 +65,7 @@ class TransferBatchWorkflow:
             start_to_close_timeout=timedelta(minutes=30),  # the whole batch, in one attempt
             # >>> Part A: Heartbeat the batch's progress, resume from it, and give the activity a heartbeat timeout
             # Without a heartbeat for 2 s the attempt has failed: a dead worker is noticed in seconds, not after
-            # the 30 minutes above. A heartbeat's answer is also how a cancellation reaches the activity.
+            # the 30 minutes above.
             heartbeat_timeout=timedelta(seconds=2),
             # --- exercise version:
             # <<< Part A
