@@ -9,16 +9,29 @@ import subprocess
 import sys
 
 import pytest
+from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 
 from solutions.module09_sagas import run_workflow
-from solutions.module09_sagas.shared import Order, OrderLine, order_workflow_id, task_queue
+from solutions.module09_sagas.activities import OrderActivities
+from solutions.module09_sagas.shared import (
+    Order,
+    OrderLine,
+    Payment,
+    PaymentRequest,
+    RefundRequest,
+    Undone,
+    order_workflow_id,
+    task_queue,
+)
 from solutions.module09_sagas.worker import build_worker
 from solutions.module09_sagas.workflow import OrderWorkflow
 from workshop import build, catalog, connection
 from workshop.bank import BankClient
 from workshop.paths import SOLUTIONS
-from workshop.testing import eventually, unique_id
+from workshop.testing import eventually, history_events, running_worker, unique_id
 
 SEED_STOCK = {"widget": 50, "gadget": 20, "lamp": 5, "unicorn": 0}
 SEED_BALANCES = {"alice": 100_000, "bob": 50_000, "dave": 10_000}
@@ -116,6 +129,70 @@ async def test_a_cancelled_order_is_undone_and_ends_cancelled(client, bank):
     assert report.failure == "the order was cancelled"
     assert stock(bank)["gadget"] == (20, 0) and bank.balance("carol") == 25_000
     assert kinds(bank, "carol") == ["withdraw", "deposit"] and shipments_of(bank, order.order_id) == []
+
+
+def the_shop(shop: OrderActivities, **stand_ins) -> list:
+    """The order's activities, with stand-ins (activities under the real names) where given."""
+    names = ["validate_order", "reserve_inventory", "charge_payment", "create_shipment", "send_confirmation",
+             "release_inventory", "refund_payment", "cancel_shipment"]
+    return [stand_ins.get(name) or getattr(shop, name) for name in names]
+
+
+async def test_a_cancel_while_a_step_is_at_the_bank_waits_for_that_step(client, bank):
+    """The order is cancelled while its charge is on its way to the bank, and the charge lands after the
+    cancel. The saga waits for that attempt (WAIT_CANCELLATION_COMPLETED) and only then compensates, so the
+    refund finds the charge. Compensating at once (TRY_CANCEL, the default) would look before the charge
+    lands, find nothing to refund, and leave alice 45.00 short."""
+    order = Order(unique_id("cancel-mid-charge"), [OrderLine("widget", 2)], "alice", 4_500)
+    at_the_bank, let_it_land = asyncio.Event(), asyncio.Event()
+    async with BankClient(bank.url) as bank_client:
+        shop = OrderActivities(bank_client)
+
+        @activity.defn(name="charge_payment")
+        async def charge_landing_late(request: PaymentRequest) -> Payment:
+            at_the_bank.set()
+            await let_it_land.wait()  # the request is on its way while the order is cancelled
+            return await shop.charge_payment(request)
+
+        async with running_worker(client, [OrderWorkflow], the_shop(shop, charge_payment=charge_landing_late)) as queue:
+            handle = await client.start_workflow(OrderWorkflow.run, order, id=unique_id("order"), task_queue=queue)
+            await asyncio.wait_for(at_the_bank.wait(), 20)
+            await handle.cancel()
+
+            async def cancel_passed_on() -> bool:  # the workflow has asked the server to cancel the charge
+                return any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED
+                           for e in await history_events(handle))
+
+            await eventually(cancel_passed_on, 20, "the order passing the cancellation on to the charge")
+            let_it_land.set()
+            with pytest.raises(WorkflowFailureError):
+                await asyncio.wait_for(handle.result(), 20)
+            assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+            report = await handle.query(OrderWorkflow.report)
+    assert kinds(bank, "alice") == ["withdraw", "deposit"] and bank.balance("alice") == 100_000, report.undone
+    assert stock(bank)["widget"] == (50, 0)
+    assert report.steps_done == ["validate_order", "reserve_inventory", "charge_payment"]
+    assert undone(report) == [("cancel_shipment", 1), ("refund_payment", 1), ("release_inventory", 1)]
+
+
+async def test_a_compensation_that_fails_for_good_is_named_and_the_others_still_run(client, bank):
+    order = Order(unique_id("refund-refused"), [OrderLine("gadget", 2)], "dave", 25_000)
+    async with BankClient(bank.url) as bank_client:
+
+        @activity.defn(name="refund_payment")
+        async def refund_refused(request: RefundRequest) -> Undone:
+            raise ApplicationError("The payments desk refuses refunds today.", type="RefundRefused",
+                                   non_retryable=True)
+
+        shop = the_shop(OrderActivities(bank_client), refund_payment=refund_refused)
+        async with running_worker(client, [OrderWorkflow], shop) as queue:
+            handle = await client.start_workflow(OrderWorkflow.run, order, id=unique_id("order"), task_queue=queue)
+            with pytest.raises(WorkflowFailureError) as failure:
+                await asyncio.wait_for(handle.result(), 20)
+            report = await handle.query(OrderWorkflow.report)
+    assert "NOT undone: refund_payment" in str(failure.value.cause)
+    assert report.not_undone == ["refund_payment"] and undone(report) == [("release_inventory", 1)]
+    assert stock(bank)["gadget"] == (20, 0)
 
 
 def test_the_bank_lists_an_orders_reservations(bank):

@@ -13,7 +13,6 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-
     from .shared import Undone
 
 

@@ -111,7 +111,8 @@ class OrderActivities:
         return (await self.bank.call("GET", f"/inventory/reservations?order_id={quote(order_id, safe='')}"))["reservations"]
 
     async def charge_of(self, account: str, key: str) -> dict[str, Any] | None:
-        """The ledger entry that the charge with this idempotency key wrote, or None if it never happened."""
+        """The ledger entry that the charge with this key wrote, or None (among the account's newest 1,000
+        entries: plenty here; a real payment service answers "what became of key K?" itself)."""
         entries = (await self.bank.call("GET", f"/accounts/{account}/ledger?limit=1000"))["entries"]
         return next((entry for entry in entries if entry["idempotency_key"] == key), None)
 

@@ -17,9 +17,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from workshop.bank import NON_RETRYABLE_ERROR_TYPES
-
     from .shared import Undone
+    from workshop.bank import NON_RETRYABLE_ERROR_TYPES  # isort: skip (last, so the exercise's build can drop it cleanly)
 
 
 @dataclass
@@ -66,7 +65,8 @@ class Saga:
             try:
                 self.undone.append(await undo(compensation))
             except ActivityError as failure:
-                # Stopping here would leave every earlier step in place as well: note it, go on.
+                # Stopping here would leave every earlier step in place as well: note it (the order's failure
+                # names it, for a person to settle) and go on.
                 workflow.logger.error("Compensation %s failed for good: %s", compensation.name, failure.cause)
                 self.not_undone.append(compensation.name)
         # --- exercise version:

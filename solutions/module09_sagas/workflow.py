@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.workflow import ActivityCancellationType
 
 from .saga import Saga
 
@@ -58,10 +59,10 @@ class OrderWorkflow:
             # payer) is refused here, with nothing to undo.
             await self._step(OrderActivities.validate_order, order)
             # >>> Part A: Register each step's compensation before running the step
-            # Before, not after: a step can take effect while its answer never reaches the workflow (the
-            # answer is lost and the step's time budget runs out, or the order is cancelled while the step
-            # is at the bank). Registered first, the compensation runs anyway; it finds what to undo by
-            # the order's ID or the step's key, and does nothing if the step did nothing.
+            # Before, not after: a step can take effect and still end in an error (an attempt applied, its
+            # answer lost, and no retry gets through before the step's budget runs out or the order is
+            # cancelled). Registered first, the compensation runs in those cases too: it finds what to undo
+            # by the order's ID or the step's key, and does nothing if the step did nothing.
             saga.add(OrderActivities.release_inventory, ReleaseRequest(order.order_id, idempotency_key("release")))
             await self._step(OrderActivities.reserve_inventory,
                              ReservationRequest(order.order_id, order.lines, idempotency_key("reserve")))
@@ -92,24 +93,29 @@ class OrderWorkflow:
             # <<< Part A
             await self._step(OrderActivities.send_confirmation,
                              ConfirmationRequest(order.order_id, order.payer, order.amount_cents, shipment.carrier))
-        except (Exception, asyncio.CancelledError) as failure:
-            # A step failed for good, or the order was cancelled (the cancellation arrives as an error at
-            # the step the workflow was waiting for). Either way, undo what was done, then end as that.
-            # (asyncio.CancelledError is not an Exception: named here, a cancellation that arrives while the
-            # workflow waits for something other than an activity is undone too.)
-            self._failure = reason(failure)
-            workflow.logger.warning("Order %s: %s; compensating", order.order_id, self._failure)
+        except (ActivityError, asyncio.CancelledError) as failure:
+            # A step failed for good, or the order was cancelled during a step (see _step). Only these: a
+            # bug in this code (a TypeError, say) fails the workflow task instead, which waits for the fix
+            # (module 04) with nothing undone by mistake.
+            cancelled = workflow.cancellation_reason() is not None
+            self._failure = "the order was cancelled" if cancelled else reason(failure)
+            workflow.logger.warning("Order %s, compensating: %s", order.order_id, self._failure)
             await saga.compensate()
-            if is_cancelled_exception(failure):
-                raise  # the workflow ends Canceled
+            if cancelled:
+                raise asyncio.CancelledError(self._failure) from failure  # the execution ends Canceled
             undone = ", ".join(u.compensation for u in saga.undone) or "nothing"
-            raise ApplicationError(f"Order {order.order_id}: {self._failure} (undone: {undone})",
+            not_undone = f"; NOT undone: {', '.join(saga.not_undone)}" if saga.not_undone else ""
+            raise ApplicationError(f"Order {order.order_id}: {self._failure} (undone: {undone}{not_undone})",
                                    type="OrderFailed") from failure
         return self.report()
 
     async def _step(self, activity: Callable[[Any, Request], Awaitable[Result]], request: Request,
                     budget: timedelta | None = None) -> Result:
         """Run one step of the order at the bank; `budget` bounds all its attempts together."""
+        if workflow.cancellation_reason() is not None:
+            # The order was cancelled while the step before was at the bank, and that step went through (its
+            # await returned as if no cancellation had come): take no further step, undo the ones done.
+            raise asyncio.CancelledError("the order was cancelled")
         # >>> Part C: Fail at once on final refusals, retry the rest within the step's budget
         retry_policy = RetryPolicy(
             initial_interval=timedelta(seconds=1),
@@ -127,6 +133,10 @@ class OrderWorkflow:
         result = await workflow.execute_activity_method(
             activity, request, start_to_close_timeout=ATTEMPT_TIMEOUT, schedule_to_close_timeout=schedule_to_close,
             retry_policy=retry_policy,
+            # On a cancellation, wait until the attempt at the bank has ended (these activities do not
+            # heartbeat, so it runs to its end): a compensation that started sooner could look before the
+            # attempt lands, find nothing, and leave it in place.
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
         self._steps_done.append(activity.__name__)
         return result
@@ -134,8 +144,6 @@ class OrderWorkflow:
 
 def reason(failure: BaseException) -> str:
     """What went wrong, in one line: the failed step and the innermost message."""
-    if is_cancelled_exception(failure):
-        return "the order was cancelled"
     step = failure.activity_type if isinstance(failure, ActivityError) else "the workflow"
     while isinstance(failure, FailureError) and failure.cause is not None:
         failure = failure.cause

@@ -27,6 +27,7 @@ from workshop.testing import (
     eventually,
     failure_text,
     history_events,
+    last_task_failure,
     result_within,
     root_cause,
     running_worker,
@@ -155,7 +156,15 @@ async def test_each_compensation_is_registered_before_its_step(target, client):
         handle = await start_order(client, workflow_module, order(shared), queue)
         try:
             for name in running:
-                await asyncio.wait_for(running[name].wait(), 15)
+                try:
+                    await asyncio.wait_for(running[name].wait(), 15)
+                except asyncio.TimeoutError:
+                    task_failure = await last_task_failure(handle)
+                    raise AssertionError(
+                        f"Part A: the order did not reach {name} within 15 s (it ran {shop.names()}); look at "
+                        "OrderWorkflow.run around TODO Part A."
+                        + (f" Its last workflow task failed: {task_failure}" if task_failure else "")
+                    ) from None
                 registered[name] = (await handle.query(report_query)).compensations
                 go_on[name].set()
         finally:
@@ -283,8 +292,9 @@ async def test_a_compensation_is_retried_and_one_that_fails_for_good_stops_no_ot
     outcome = await run_saga(target, time_skipping_env, shop)
     refunds = shop.attempts("refund_payment")
     assert refunds == [1, 2, 3, 4, 5], (
-        f"Part B: the refund met a busy bank (503) four times; it was attempted {refunds}. A compensation must "
-        "be retried until it is done: give it a RetryPolicy without an attempt limit."
+        "Part B: the refund met a busy bank (503) four times; compensate() "
+        f"{f'ran it on attempts {refunds}' if refunds else 'never ran it'}, and a fifth attempt would have succeeded. "
+        "A compensation must be retried until it is done: give it a RetryPolicy without an attempt limit."
     )
     assert shop.attempts("release_inventory") == [1] and outcome["not_undone"] == ["cancel_shipment"], (
         "Part B: cancel_shipment failed for good (a non-retryable error); the saga should note it in "
