@@ -58,7 +58,8 @@ def already_answered(approval: dict[str, Any]) -> str:
     if approval["status"] != "pending":
         return (f"{approval['transfer_id']} was already {approval['status']} by {approval['decided_by']} "
                 f"({approval['comment'] or 'no comment'}): a decision cannot be changed.")
-    return f"{approval['transfer_id']} no longer waits for an answer: it timed out, or it ended otherwise."
+    return (f"{approval['transfer_id']} does not wait for this answer: its approval step timed out or ended. "
+            "(A retry of the step files a new task token: try again in a moment.)")
 
 
 async def decide(client: Client, bank: BankClient, which: str, approve: bool, decision: ApprovalDecision) -> Answer:
@@ -88,9 +89,13 @@ async def decide(client: Client, bank: BankClient, which: str, approve: bool, de
         if not (refused or closed):
             raise
         return Answer(False, already_answered(await find_approval(bank, name) or approval))
-    except AsyncActivityCancelledError:
-        await handle.report_cancellation()
-        return Answer(False, f"{transfer} was cancelled while it waited; nothing was decided.")
+    except AsyncActivityCancelledError as stop:
+        # Still open, but asked to stop. The server accepts report_cancellation only after a cancel request;
+        # a paused or reset activity (Web UI, `temporal activity pause`) waits to be resumed instead.
+        if stop.details is None or stop.details.cancel_requested:
+            await handle.report_cancellation()
+            return Answer(False, f"{transfer} is being cancelled; nothing was decided.")
+        return Answer(False, f"{transfer}'s approval step is paused or was reset; nothing was decided. Try again later.")
     what = f"{format_cents(approval['amount_cents'])} from {approval['from_account']} to {approval['to_account']}"
     if approve:
         return Answer(True, f"Approved {transfer}: {what} goes ahead.")
@@ -126,20 +131,22 @@ async def list_pending(client: Client, bank: BankClient) -> None:
 async def keep_desk_open(client: Client, bank: BankClient, every: float) -> None:
     """Heartbeat the activity of every pending approval every `every` seconds, until stopped."""
     on_desk: set[str] = set()
-    gone: set[str] = set()  # pending at the bank, but no activity waits for them any more
+    stale: set[str] = set()  # task tokens that no activity attempt answers to any more
     while True:
         pending = await pending_approvals(bank)
         for approval in pending:
-            name = approval["approval_id"]
-            if not approval["task_token"] or name in gone:
-                continue
+            name, token = approval["approval_id"], approval["task_token"]
+            if not token or token in stale:
+                continue  # a retry of the step would file a new token: the approval is heartbeaten again then
             try:
-                await transfer_activity(client, approval["task_token"]).heartbeat("on the approvals desk")
-            except (RPCError, AsyncActivityCancelledError) as err:
-                if isinstance(err, RPCError) and err.status != RPCStatusCode.NOT_FOUND:
+                await transfer_activity(client, token).heartbeat("on the approvals desk")
+            except AsyncActivityCancelledError:
+                continue  # open, but paused or being cancelled: not the desk's to decide
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
                     raise
-                print(f"{name}: its transfer no longer waits.", flush=True)
-                gone.add(name)
+                print(f"{name}: no activity waits for it now.", flush=True)
+                stale.add(token)
                 on_desk.discard(name)
                 continue
             if name not in on_desk:

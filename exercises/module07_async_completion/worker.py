@@ -25,8 +25,9 @@ def build_worker(client: Client, bank: BankClient | None = None) -> Worker:
     return Worker(client, task_queue=task_queue(), workflows=[LargeTransferWorkflow],
                   activities=[activities.request_approval, activities.expire_approval,
                               activities.withdraw, activities.deposit],
-                  # Stopped (Ctrl-C), the worker lets an activity that runs finish its call to the bank instead of
-                  # cancelling it: the approval step gets one attempt, and handing over takes milliseconds.
+                  # On Ctrl-C, let a running hand-over finish (it takes milliseconds) instead of cancelling it. A cut-off
+                  # attempt fails (WorkerShutdown) while its token may already be at the bank: the approver would be
+                  # refused until a worker runs the retry, which files the new attempt's token.
                   graceful_shutdown_timeout=timedelta(seconds=5))
 
 

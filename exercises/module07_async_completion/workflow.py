@@ -23,11 +23,12 @@ with workflow.unsafe.imports_passed_through():
         TransferRequest,
     )
 
-# The approval's start_to_close_timeout: the longest a person may take, whatever else happens.
+# The approval step's schedule_to_close_timeout: the longest a person may take, all attempts together.
 APPROVAL_DEADLINE = timedelta(days=2)
-# One attempt: the step fails only with an answer for the workflow to act on (a rejection, or a silent
-# approver); a retry would put the same question to the approver again.
-ASK_ONCE = RetryPolicy(maximum_attempts=1)
+# Two attempts: the second hands the request over again after a hand-over that failed (the bank answered
+# 503, the worker died before its POST) or a desk that fell silent. It files its new task token under the
+# same key, so the desk keeps the same approval. A rejection is non-retryable; a second silence is final.
+APPROVAL_RETRIES = RetryPolicy(maximum_attempts=2)
 BANK_RETRIES = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10))
 BANK_CALL_TIMEOUT = timedelta(seconds=10)
 
@@ -43,10 +44,10 @@ class LargeTransferWorkflow:
                 BankActivities.request_approval,
                 ApprovalRequest(transfer_id, request.from_account, request.to_account, request.amount_cents,
                                 request.note, idempotency_key("approval")),
-                start_to_close_timeout=APPROVAL_DEADLINE,
+                schedule_to_close_timeout=APPROVAL_DEADLINE,
                 # TODO Part D: Expire the transfer when the approver goes silent, with a heartbeat timeout
                 # (No heartbeat timeout: only APPROVAL_DEADLINE, two days, ends a silent approver's wait.)
-                retry_policy=ASK_ONCE,
+                retry_policy=APPROVAL_RETRIES,
             )
         except ActivityError as failure:
             # No result: the approver said no, or went silent, or something else went wrong.

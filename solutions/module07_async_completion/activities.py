@@ -35,7 +35,8 @@ class BankActivities:
             key=request.idempotency_key,
         )
         activity.logger.info("Approval %s requested; the approver will answer", approval["approval_id"])
-        # Not a failure: the worker tells the server that someone else will complete this activity, and forgets it.
+        # Not a failure: the worker sends the server nothing for this attempt and forgets it. The server keeps
+        # the activity open, its timeouts running, until the token's holder answers.
         activity.raise_complete_async()
         # <<< Part A
 

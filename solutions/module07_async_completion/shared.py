@@ -27,8 +27,8 @@ class TransferRequest:
     to_account: str
     amount_cents: int
     note: str = ""
-    # The approver answers, or shows it is still at work (a heartbeat), at least this often; a longer
-    # silence expires the transfer (Part D).
+    # The approver answers, or shows it is still at work (a heartbeat), at least this often. A longer silence
+    # times the attempt out; after the last attempt, the transfer expires (Part D).
     approver_heartbeat_timeout_seconds: float = 300.0
 
 
