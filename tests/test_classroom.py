@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -170,12 +171,17 @@ async def test_check_reports_to_the_class_when_asked_and_never_waits_for_it(clie
     assert record.parts == ["A", "B"] and record.passed == [] and record.message.startswith("Part A:")
 
     # A classroom that does not answer: check returns while its report is still trying to get through.
-    unreachable = {**base, "WORKSHOP_LEARNER": "alice", "WORKSHOP_CLASSROOM": name,
-                   "TEMPORAL_ADDRESS": "10.255.255.1:7233"}  # not routed: a connection attempt hangs until it times out
-    done, seconds = check_01(unreachable)
-    assert done.returncode == 1 and "Traceback" not in done.stderr
-    reporters = [cmdline for cmdline in _command_lines() if "workshop.classroom" in cmdline and name in cmdline]
-    assert reporters, f"check waited for its report ({seconds:.1f} s): the reporter is no longer running"
+    # The "server" accepts connections and never says a word, so the reporter waits (up to its 20 s limit)
+    # however fast or slow this machine is; an unrouted address may instead fail at once.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        unreachable = {**base, "WORKSHOP_LEARNER": "alice", "WORKSHOP_CLASSROOM": name,
+                       "TEMPORAL_ADDRESS": f"127.0.0.1:{silent.getsockname()[1]}"}
+        done, seconds = check_01(unreachable)
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        reporters = [cmdline for cmdline in _command_lines() if "workshop.classroom" in cmdline and name in cmdline]
+        assert reporters, f"check waited for its report ({seconds:.1f} s): the reporter is no longer running"
 
 
 def _command_lines() -> list[str]:
