@@ -67,6 +67,9 @@ from workshop.servers import Service, free_port, start_account_api, start_dev_se
 
 OPENED_ACCOUNTS = [("erin", "Erin"), ("frank", "Frank"), ("grace", "Grace"), ("heidi", "Heidi"), ("ivan", "Ivan")]
 MIN_WORKER_UPTIME = 1.0  # seconds a worker polls before it is killed
+# The chaos lasts until the bank has injected at least this many faults (a quiet machine sees about 100 and 35).
+MIN_INJECTED_ERRORS = 20
+MIN_LOST_RESPONSES = 5
 NO_SUCH_ACCOUNT = "nobody"  # a deposit there fails for good, so the transfer refunds
 ORDINARY, OVERSIZED, UNKNOWN_TARGET = "ordinary", "oversized", "unknown target"
 COMPLETED, INSUFFICIENT, REFUNDED = "completed", "insufficient funds", "refunded"
@@ -195,6 +198,14 @@ class Processes:
     def bank_stats(self) -> Counter[str]:
         with self.bank() as bank:
             return Counter(bank.get("/admin/stats").json())
+
+    def enough_faults_seen(self) -> bool:
+        """Whether the bank (this process and the killed ones) has injected enough faults to prove anything."""
+        try:
+            counts = self.bank_counts + self.bank_stats()
+        except httpx.HTTPError:
+            return False
+        return counts["injected_faults"] >= MIN_INJECTED_ERRORS and counts["lost_responses"] >= MIN_LOST_RESPONSES
 
     def worker_env(self) -> dict[str, str]:
         assert self.temporal is not None and self.api is not None
@@ -657,6 +668,14 @@ async def run_chaos(config: ChaosConfig, progress: Callable[[str], None] = lambd
                                  at(0.55 * config.seconds, processes.restart_temporal))
             started = await starting
             await asyncio.sleep(max(0.0, chaos_began + config.seconds - time.monotonic()))
+            # On a slow or busy machine little work may have met the faults in the planned time (workers that
+            # take long to start, a server that takes long to restart): the chaos goes on, faults on and
+            # workers still killed, until the bank has injected enough of them, for at most twice as long again.
+            overtime_ends = time.monotonic() + 2 * config.seconds
+            while not processes.enough_faults_seen() and time.monotonic() < overtime_ends:
+                await asyncio.sleep(config.kill_every)
+                progress(f"  {time.monotonic() - chaos_began:5.1f} s  kill worker (overtime)")
+                await asyncio.to_thread(processes.kill_worker)
             # The chaos ends: the last transfers close on a calm bank (with faults on, the slowest would wait
             # out their retry schedule, up to 10 s between attempts, and the run would end at random).
             processes.set_faults(on=False)
