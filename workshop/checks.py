@@ -111,8 +111,11 @@ def run_checks(module: catalog.Module, target: Target, *, verbose: bool = False,
     borrowed = services is None
     services = services or Services(borrow_from_up=True)
     run = CheckRun(target, services)
-    args = [str(suite), "--rootdir", str(ROOT), "-c", str(ROOT / "pytest.ini"), "-o", "addopts=",
-            "-p", "no:nbval", "-p", "no:cacheprovider", "-p", "no:warnings", "-q", "--no-header"]
+    # Only the plugins a check needs; the rest of the course suite's (notebooks, parallel runs, fuzzing)
+    # would cost the learner seconds on every check. Assertions stay plain: every check states its message.
+    args = [str(suite), "--rootdir", str(ROOT), "-c", str(ROOT / "pytest.ini"), "-o", "addopts=", "--assert=plain",
+            "-p", "no:nbval", "-p", "no:xdist", "-p", "no:hypothesispytest", "-p", "no:cacheprovider",
+            "-p", "no:warnings", "-q", "--no-header"]
     started = time.monotonic()
     # The checks point this process's environment at their private servers; the learner's settings
     # (state folder, bank, Temporal address) must be as they were afterwards.

@@ -80,6 +80,8 @@ class Services:
     def stop(self) -> None:
         for service in (self.api, self.temporal):
             if service:
-                service.stop()
+                # Throwaway servers in a temporary folder: nothing of theirs is kept, so there is nothing to
+                # shut down gracefully (a dev server takes about a second for it). Lent servers are left alone.
+                service.kill()
         self.api = self.temporal = None
         self._dir.cleanup()

@@ -62,10 +62,13 @@ async def test_the_transfer_waits_for_the_decide_signal_without_polling(target, 
     transfer = workflows.TransferApprovalWorkflow
     async with running_worker(client, [transfer], stand_in_bank(shared, moved)) as queue:
 
-        async def decide(approval, wait_seconds: float):
-            handle = await client.start_workflow(
-                transfer.run, shared.TransferRequest("alice", "bob", 2_500), id=unique_id("transfer"), task_queue=queue
-            )
+        async def start(source: str, target_account: str, **options):
+            return await client.start_workflow(transfer.run, shared.TransferRequest(source, target_account, 2_500,
+                                                                                    **options),
+                                               id=unique_id("transfer"), task_queue=queue)
+
+        async def decide(source: str, target_account: str, approval, wait_seconds: float):
+            handle = await start(source, target_account)
             await until_first_task_completed(handle)
             await asyncio.sleep(wait_seconds)  # time enough for a polling loop to leave timers in the history
             await handle.signal("decide", approval)
@@ -74,34 +77,38 @@ async def test_the_transfer_waits_for_the_decide_signal_without_polling(target, 
             except WorkflowFailureError as err:
                 raise AssertionError(f"Part A: the transfer failed on its decide signal: {root_cause(err)}") from err
 
-        handle, outcome = await decide(shared.Approval("carol", True, "fine"), wait_seconds=1.5)
+        async def expire():
+            handle = await start("erin", "frank", approval_timeout_seconds=1)
+            return await result_within(handle, 15, "A", "waiting for a decision that never comes")
+
+        # Three transfers side by side, told apart by their accounts: approved after a wait, rejected, expired.
+        (handle, approved), (_, rejected), expired = await asyncio.gather(
+            decide("alice", "bob", shared.Approval("carol", True, "fine"), wait_seconds=1.5),
+            decide("dave", "carol", shared.Approval("dave", False, "not today"), wait_seconds=0),
+            expire(),
+        )
         fired = await count_events(handle, EventType.EVENT_TYPE_TIMER_FIRED)
         started = await count_events(handle, EventType.EVENT_TYPE_TIMER_STARTED)
         assert fired == 0 and started <= 1, (
             f"Part A: while the transfer waited 1.5 s for its signal, its history got {started} timers "
             f"({fired} fired): it polls with asyncio.sleep. Wait with workflow.wait_condition instead."
         )
-        assert outcome.status == "completed" and outcome.approver == "carol", (
-            f"Part A: an approved transfer should complete, approved by 'carol'; it returned {outcome}."
+        assert approved.status == "completed" and approved.approver == "carol", (
+            f"Part A: an approved transfer should complete, approved by 'carol'; it returned {approved}."
         )
-        assert moved == [("withdraw", "alice", 2_500), ("deposit", "bob", 2_500)], (
-            f"Part A: an approved transfer should withdraw from alice, then deposit to bob; it moved {moved}."
+        moved_for = {source: [m for m in moved if m[1] in accounts]
+                     for source, accounts in {"alice": ("alice", "bob"), "dave": ("dave", "carol"),
+                                              "erin": ("erin", "frank")}.items()}
+        assert moved_for["alice"] == [("withdraw", "alice", 2_500), ("deposit", "bob", 2_500)], (
+            f"Part A: an approved transfer should withdraw from alice, then deposit to bob; it moved {moved_for['alice']}."
         )
-
-        moved.clear()
-        _, outcome = await decide(shared.Approval("dave", False, "not today"), wait_seconds=0)
-        assert outcome.status == "rejected" and not moved, (
-            f"Part A: a rejected transfer should end 'rejected' and move nothing; it returned {outcome}, moved {moved}."
+        assert rejected.status == "rejected" and not moved_for["dave"], (
+            f"Part A: a rejected transfer should end 'rejected' and move nothing; it returned {rejected}, "
+            f"moved {moved_for['dave']}."
         )
-
-        handle = await client.start_workflow(
-            transfer.run, shared.TransferRequest("alice", "bob", 2_500, approval_timeout_seconds=1),
-            id=unique_id("transfer"), task_queue=queue,
-        )
-        outcome = await result_within(handle, 15, "A", "waiting for a decision that never comes")
-        assert outcome.status == "expired" and not moved, (
+        assert expired.status == "expired" and not moved_for["erin"], (
             "Part A: without a decision the transfer should end 'expired' after approval_timeout_seconds "
-            f"(the timeout of wait_condition); it returned {outcome}."
+            f"(the timeout of wait_condition); it returned {expired}."
         )
 
 
@@ -217,12 +224,12 @@ async def test_the_entity_processes_a_burst_one_at_a_time_in_arrival_order(targe
         started.append(posting.event.event_id)
         try:
             if len(started) <= 3:
-                await asyncio.sleep(0.2)  # slow first events: later ones would overtake them if run alongside
+                await asyncio.sleep(0.1)  # slow first events: later ones would overtake them if run alongside
             return shared.Receipt(len(started), 0)
         finally:
             in_flight -= 1
 
-    burst = 100
+    burst = 50
     sent = [f"e{number}" for number in range(1, burst + 1)]
     account = unique_id("acct")
     async with running_worker(client, [workflows.AccountEntityWorkflow], [record_event]) as queue:
