@@ -136,10 +136,12 @@ def test_a_damaged_bank_database_gets_a_clear_message_at_up(env):
 
 
 @pytest.mark.parametrize("record", ["", "not json", "[]", '{"pid": "x"}', json.dumps({"pid": 1, "temporal": 5}),
-                                    json.dumps({"pid": os.getpid(), "temporal": "127.0.0.1:1", "namespace": "n",
+                                    json.dumps({"pid": "PID", "temporal": "127.0.0.1:1", "namespace": "n",
                                                 "bank": "http://127.0.0.1:1", "ports": ["a"]})])
 def test_a_damaged_up_record_lends_nothing(tmp_path, record):
-    (tmp_path / servers.UP_FILE).write_text(record)
+    # "PID" becomes this process's ID (a live `up`, as far as the record goes), here and not in the test's
+    # ID, which every xdist worker must collect alike.
+    (tmp_path / servers.UP_FILE).write_text(record.replace('"PID"', str(os.getpid())))
     assert servers.servers_of_up(tmp_path) is None
     assert servers.ports_of_up(tmp_path) == set()
 

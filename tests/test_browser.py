@@ -142,6 +142,7 @@ async def test_the_web_ui_shows_jerrys_stuck_transfer(browser: Browser, up: Up, 
         await handle.terminate("browser test done")
 
 
+@pytest.mark.long
 async def test_jupyterlab_opens_a_module_notebook(browser: Browser, services: Any) -> None:
     port = servers.free_port()
     process = subprocess.Popen([sys.executable, "-m", "workshop", "notebook", "--port", str(port), "--no-browser",

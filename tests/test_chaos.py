@@ -50,6 +50,7 @@ def test_the_plan_is_fixed_by_the_seed_and_every_kind_is_in_it():
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.long
 def test_money_is_never_lost_or_duplicated_under_chaos(capsys, record_property):
     report = asyncio.run(chaos.run_chaos(chaos.ChaosConfig()))
     text = report.text()

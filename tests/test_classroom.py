@@ -118,6 +118,7 @@ def class_process(name: str, port: int, env: dict[str, str]) -> subprocess.Popen
     return process
 
 
+@pytest.mark.long
 async def test_the_instructors_worker_dies_mid_class_and_nothing_is_lost(client, services):
     name, port = unique_id("room"), servers.free_port()
     env = services.env()

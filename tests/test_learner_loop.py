@@ -128,6 +128,7 @@ def test_a_notebook_runs_however_the_learner_opens_it(tmp_path, services):
     assert NOTEBOOKS.exists()
 
 
+@pytest.mark.long
 def test_the_suite_holds_with_classroom_settings_exported(tmp_path):
     """A classroom learner exports their name and the classroom's address (and perhaps an API key and a
     profile). The course's tests start servers of their own and must not be thrown by any of it."""

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
@@ -29,6 +30,7 @@ def kill(process: subprocess.Popen) -> None:
     process.wait()
 
 
+@pytest.mark.long
 async def test_payroll_survives_a_killed_worker(client, bank, services, monkeypatch):
     # A learner of its own, so the worker polls a task queue of its own, as in a classroom.
     learner = unique_id("durability")

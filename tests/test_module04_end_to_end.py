@@ -154,6 +154,7 @@ async def run_the_story(client: Client, bank: Bank, exercise: Exercise, restart)
     )
 
 
+@pytest.mark.long
 async def test_fix_both_bugs_restarting_the_worker_by_hand(client, bank, exercise):
     exercise.start_worker()
 
@@ -174,6 +175,7 @@ async def test_fix_both_bugs_restarting_the_worker_by_hand(client, bank, exercis
     assert "Could not reach the bank at http://localhost:5000" in exercise.output()
 
 
+@pytest.mark.long
 async def test_fix_both_bugs_under_worker_watch(client, bank, exercise):
     exercise.start_watching_worker()
 

@@ -71,6 +71,7 @@ def _check_run(config: pytest.Config) -> CheckRun | None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "part(letter): the Part of the module that a check belongs to")
+    config.addinivalue_line("markers", "long: takes ten seconds or more; the suite starts it first")
     run = _check_run(config)
     services = run.services if run and run.services else Services()
     services.export()  # from here on, nothing in this process reaches the learner's or a classroom's servers
@@ -151,6 +152,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 # --------------------------------------------------------------------------- servers and fixtures
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The suite runs in several processes with `--dist loadgroup`: checks and tests go wherever a worker is
+    # free, but a notebook's cells run in order in one kernel, so they stay together (marked here, before
+    # xdist reads the mark). Tests marked `long` go first, so that none of them is what the run waits for.
+    for item in items:
+        if type(item).__module__.startswith("nbval"):
+            item.add_marker(pytest.mark.xdist_group(f"notebook-{item.path.stem}"))
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
