@@ -20,6 +20,7 @@ import hmac
 import ipaddress
 import json
 import math
+import queue
 import random
 import re
 import secrets
@@ -213,7 +214,8 @@ def new_id(prefix: str) -> str:
 def connect(db_path: Path) -> sqlite3.Connection:
     # isolation_level=None: we open transactions ourselves, so each one is exactly one BEGIN..COMMIT.
     # The generous timeout lets writers queue behind each other instead of failing with "locked".
-    db = sqlite3.connect(db_path, timeout=30, isolation_level=None)
+    # check_same_thread=False: a pooled connection serves requests on several threads, one at a time.
+    db = sqlite3.connect(db_path, timeout=30, isolation_level=None, check_same_thread=False)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA synchronous = FULL")  # in WAL mode NORMAL may lose the last commits on power loss
     db.execute("PRAGMA foreign_keys = ON")
@@ -1379,14 +1381,28 @@ def create_app(db_path: Path | str, host_names: frozenset[str] | set[str] = froz
     app.url_map.strict_slashes = False
     app.url_map.merge_slashes = False
     runtime = Runtime()
-    # One connection per thread, kept: opening one costs more than most requests' queries.
-    connections = threading.local()
+    # Opening a connection costs more than most requests' queries, and Werkzeug's server answers every
+    # request on a thread of its own (it closes each HTTP connection): connections wait in a pool instead,
+    # each used by one request at a time.
+    pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
 
     def db() -> sqlite3.Connection:
-        connection = getattr(connections, "db", None)
+        connection: sqlite3.Connection | None = g.get("db")
         if connection is None:
-            connection = connections.db = connect(db_path)
+            try:
+                connection = pool.get_nowait()
+            except queue.Empty:
+                connection = connect(db_path)
+            g.db = connection
         return connection
+
+    @app.teardown_appcontext
+    def give_back_connection(error: BaseException | None) -> None:
+        connection: sqlite3.Connection | None = g.pop("db", None)
+        if connection is not None:
+            if connection.in_transaction:  # a request that died inside `transaction` (it rolls back itself)
+                connection.rollback()
+            pool.put(connection)
 
     def count_refusal(code: str) -> None:
         # Injected faults have a counter of their own, and a lost response was applied: neither is a refusal.
